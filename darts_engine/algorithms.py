@@ -1,0 +1,230 @@
+"""Update rules, registered by name. One search loop (search.py) serves them all.
+
+- `bilevel-1st`: DARTS first order (ALGORITHMS.md §3.2): α step on a held-out batch at the
+  current w, then a w step on the training batch with the updated α (order as quark0, §3.4).
+- `bilevel-2nd`: DARTS second order, unrolled (§3.3): virtual step that mimics SGD with momentum
+  and weight decay, ξ = current weight lr, finite-difference Hessian-vector product with
+  ε = 0.01/‖v‖ on the training batch; weights and BN buffers are restored exactly.
+- `single`: Single-DARTS (§4.3): one forward and one backward on one training batch give both
+  w.grad and α.grad; the SGD and Adam steps are taken at the same point.
+
+Gradient hygiene (§3.6): α never enters the SGD optimiser; each step asks autograd only for the
+gradients it is about to use (`autograd.grad(..., alphas)` / `backward(inputs=weights)`), so
+no optimiser ever sees gradients of the other stream's loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from .registries import ALGORITHMS
+from .supernet import Supernet
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+MixingFn = Callable[[Supernet], dict[str, torch.Tensor] | None]
+
+
+@dataclass
+class StepContext:
+    """Everything a step needs; the loop owns it and updates lr / update_alpha per epoch."""
+
+    model: Supernet
+    w_opt: torch.optim.SGD
+    a_opt: torch.optim.Adam
+    lr: float                  # current weight lr (ξ of the unrolled step)
+    grad_clip: float
+    update_alpha: bool = True  # False during warm-up epochs
+    # Mixing weights for the w step (None: the model's own softmax). MS-DARTS / SDARTS hook in.
+    w_step_mixing: MixingFn | None = None
+
+
+@dataclass
+class StepStats:
+    """Per-step numbers as 0-d tensors: the loop turns them into floats only when it reports."""
+
+    train_loss: torch.Tensor
+    train_acc: torch.Tensor
+    weight_grad_norm: torch.Tensor
+    alpha_grad_norm: torch.Tensor | None = None
+    val_loss: torch.Tensor | None = None
+    val_acc: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    name: str
+    step: Callable[[StepContext, Batch, Batch | None], StepStats]
+    uses_held_out: bool  # α is fitted on the held-out stream (bi-level)
+    description: str
+
+
+def forward_loss(model: nn.Module, batch: Batch,
+                 weights: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor,
+                                                                           torch.Tensor]:
+    x, y = batch
+    logits = model(x, weights)
+    return F.cross_entropy(logits, y), logits
+
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (logits.detach().argmax(dim=1) == y).float().mean()
+
+
+def _grad_norm(grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
+def _set_alpha_grads(ctx: StepContext, grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    ctx.a_opt.zero_grad(set_to_none=True)
+    for p, g in zip(ctx.model.arch_parameters(), grads):
+        p.grad = g.detach()
+    ctx.a_opt.step()
+    return _grad_norm(grads)
+
+
+def weight_step(ctx: StepContext, batch: Batch) -> tuple[torch.Tensor, torch.Tensor,
+                                                          torch.Tensor]:
+    """Zero w grads, forward, backward into w only, clip, SGD step. Returns loss, acc, grad norm."""
+    weights = list(ctx.model.weight_parameters())
+    ctx.w_opt.zero_grad(set_to_none=True)
+    mixing = ctx.w_step_mixing(ctx.model) if ctx.w_step_mixing else None
+    loss, logits = forward_loss(ctx.model, batch, mixing)
+    loss.backward(inputs=weights)
+    norm = _clip(weights, ctx.grad_clip)
+    ctx.w_opt.step()
+    return loss.detach(), accuracy(logits, batch[1]), norm
+
+
+def _clip(weights: list[nn.Parameter], max_norm: float) -> torch.Tensor:
+    with_grad = [p for p in weights if p.grad is not None]
+    if max_norm > 0:
+        return nn.utils.clip_grad_norm_(with_grad, max_norm).detach()
+    return _grad_norm([p.grad for p in with_grad])
+
+
+# --- bilevel, first order ------------------------------------------------------------------------
+
+def bilevel_first_order(ctx: StepContext, train: Batch, held: Batch | None) -> StepStats:
+    assert held is not None, "bi-level steps need a held-out batch"
+    stats = StepStats(torch.tensor(0.0), torch.tensor(0.0), torch.tensor(0.0))
+    if ctx.update_alpha:
+        val_loss, val_logits = forward_loss(ctx.model, held)
+        grads = torch.autograd.grad(val_loss, ctx.model.arch_parameters())
+        stats.alpha_grad_norm = _set_alpha_grads(ctx, grads)
+        stats.val_loss, stats.val_acc = val_loss.detach(), accuracy(val_logits, held[1])
+    stats.train_loss, stats.train_acc, stats.weight_grad_norm = weight_step(ctx, train)
+    return stats
+
+
+# --- bilevel, second order (unrolled) ------------------------------------------------------------
+
+FD_SCALE = 0.01  # ε = 0.01 / ‖v‖ (quark0 architect.py)
+
+
+def unrolled_alpha_grads(ctx: StepContext, train: Batch, held: Batch, fd_scale: float = FD_SCALE
+                         ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """∇_α L_val(w', α) − ξ·∇²_{α,w} L_train(w, α)·∇_{w'} L_val(w', α) (quark0 architect.py).
+
+    Returns (α grads, validation loss at w', validation logits at w').
+    """
+    model = ctx.model
+    names, weights = zip(*[(n, p) for n, p in model.named_parameters()
+                           if not n.startswith("alphas.")])
+    alphas = model.arch_parameters()
+    buffers = {n: b.clone() for n, b in model.named_buffers()}
+    group = ctx.w_opt.param_groups[0]
+    mu, wd, xi = group["momentum"], group["weight_decay"], ctx.lr
+
+    # 1. Virtual step w' = w − ξ(μ·m + ∇_w L_train + λ·w), mimicking the real SGD update.
+    loss_t, _ = forward_loss(model, train)
+    g_w = torch.autograd.grad(loss_t, weights)
+    virtual = {}
+    for n, p, g in zip(names, weights, g_w):
+        buf = ctx.w_opt.state.get(p, {}).get("momentum_buffer")
+        moment = mu * buf if buf is not None else torch.zeros_like(p)
+        virtual[n] = (p.detach() - xi * (moment + g + wd * p.detach())).requires_grad_(True)
+
+    # 2. L_val at w' on a functional copy: direct α gradient and v = ∂L_val/∂w'.
+    x_v, y_v = held
+    val_logits = functional_call(model, {**virtual, **{n: b.clone() for n, b in buffers.items()}},
+                                 (x_v,))
+    loss_v = F.cross_entropy(val_logits, y_v)
+    grads = torch.autograd.grad(loss_v, [*alphas, *virtual.values()])
+    d_alpha, v = grads[:len(alphas)], grads[len(alphas):]
+
+    # 3. Finite differences on the training batch at w ± R·v, R = fd_scale/‖v‖.
+    r = fd_scale / _grad_norm(v).clamp_min(1e-12)
+    saved = [p.detach().clone() for p in weights]
+
+    def alpha_grad_at(sign: float) -> tuple[torch.Tensor, ...]:
+        with torch.no_grad():
+            for p, w0, vi in zip(weights, saved, v):
+                p.copy_(w0 + sign * r * vi)
+        loss, _ = forward_loss(model, train)
+        return torch.autograd.grad(loss, alphas)
+
+    g_plus, g_minus = alpha_grad_at(+1.0), alpha_grad_at(-1.0)
+    with torch.no_grad():  # restore w and the BN running statistics exactly
+        for p, w0 in zip(weights, saved):
+            p.copy_(w0)
+        for n, b in model.named_buffers():
+            b.copy_(buffers[n])
+    hyper = [da - xi * (gp - gm) / (2 * r) for da, gp, gm in zip(d_alpha, g_plus, g_minus)]
+    return hyper, loss_v.detach(), val_logits.detach()
+
+
+def bilevel_second_order(ctx: StepContext, train: Batch, held: Batch | None) -> StepStats:
+    assert held is not None, "bi-level steps need a held-out batch"
+    stats = StepStats(torch.tensor(0.0), torch.tensor(0.0), torch.tensor(0.0))
+    if ctx.update_alpha:
+        grads, val_loss, val_logits = unrolled_alpha_grads(ctx, train, held)
+        stats.alpha_grad_norm = _set_alpha_grads(ctx, grads)
+        stats.val_loss, stats.val_acc = val_loss, accuracy(val_logits, held[1])
+    stats.train_loss, stats.train_acc, stats.weight_grad_norm = weight_step(ctx, train)
+    return stats
+
+
+# --- single level (Single-DARTS) ----------------------------------------------------------------
+
+def single_level(ctx: StepContext, train: Batch, held: Batch | None) -> StepStats:
+    if not ctx.update_alpha or ctx.w_step_mixing is not None:
+        # Warm-up, or a perturbed w step: α must see the clean mixing, so step them apart.
+        stats = StepStats(*weight_step(ctx, train))
+        if ctx.update_alpha:
+            loss, _ = forward_loss(ctx.model, train)
+            grads = torch.autograd.grad(loss, ctx.model.arch_parameters())
+            stats.alpha_grad_norm = _set_alpha_grads(ctx, grads)
+        return stats
+    model = ctx.model
+    weights, alphas = list(model.weight_parameters()), model.arch_parameters()
+    ctx.w_opt.zero_grad(set_to_none=True)
+    ctx.a_opt.zero_grad(set_to_none=True)
+    loss, logits = forward_loss(model, train)
+    loss.backward(inputs=[*weights, *alphas])  # one backward: w.grad and α.grad, same batch
+    w_norm = _clip(weights, ctx.grad_clip)     # α stays unclipped (as FairDARTS' single level)
+    a_norm = _grad_norm([a.grad for a in alphas])
+    ctx.w_opt.step()
+    ctx.a_opt.step()
+    return StepStats(loss.detach(), accuracy(logits, train[1]), w_norm, a_norm)
+
+
+ALGORITHMS.register("bilevel-1st", Algorithm(
+    "bilevel-1st", bilevel_first_order, True,
+    "DARTS first order: α on held-out batches, w on training batches (Liu et al. 2019, §3.2)"),
+    "DARTS first order (bi-level)")
+ALGORITHMS.register("bilevel-2nd", Algorithm(
+    "bilevel-2nd", bilevel_second_order, True,
+    "DARTS second order: unrolled one-step hypergradient with a finite-difference Hessian-vector "
+    "product (Liu et al. 2019, §3.3); ~2-4× the cost of first order"),
+    "DARTS second order (bi-level, unrolled)")
+ALGORITHMS.register("single", Algorithm(
+    "single", single_level, False,
+    "Single-DARTS: w and α updated together from one loss on the same training batch "
+    "(Hou et al. 2021, §4.3)"),
+    "Single-DARTS (single-level)")

@@ -1,0 +1,198 @@
+"""Command line: `python -m darts_engine search|resume|runs|show|export`.
+
+Every SearchConfig field is a flag (`--arch-lr 1e-2`, `--augment/--no-augment`), or the fields
+come from `--config run.toml`; flags override the file. Exit codes: 0 success, 1 the run failed,
+2 bad input (the message names the field and the allowed values; no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from .config import FIELDS, ConfigError, SearchConfig, field_help
+from .data import DataError, check_config
+from .events import EpochRecord, Event, RunFinished, RunStarted, StepRecord
+from .registries import by_name
+from .search import SearchResult, build_search, search
+from .store import RunStore, StoreError, default_home
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("search configuration (defaults: DARTS' CIFAR-10 search)")
+    for name, meta in field_help().items():
+        flag = "--" + name.replace("_", "-")
+        help_text = meta["help"].replace("%", "%%")
+        if meta["choices"]:
+            help_text += f" Choices: {', '.join(by_name(meta['choices']).names())}."
+        help_text += f" (default: {meta['default']!r})"
+        if meta["type"] == "bool":
+            g.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                           help=help_text)
+        else:
+            g.add_argument(flag, dest=name, default=None, metavar=meta["type"].upper(),
+                           help=help_text)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m darts_engine",
+                                     description="DARTboard's search engine (no UI).")
+    parser.add_argument("--home", default=None,
+                        help="run store folder (default: $DARTBOARD_HOME or ./runs)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("search", help="run a search and record it in the store")
+    s.add_argument("--config", default=None, help="a .toml or .json file of config fields")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_config_flags(s)
+    r = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
+    r.add_argument("run", help="run id")
+    r.add_argument("--no-progress", action="store_true")
+    sub.add_parser("runs", help="list runs, newest first")
+    sh = sub.add_parser("show", help="show one run: config, status, per-epoch metrics")
+    sh.add_argument("run")
+    ex = sub.add_parser("export", help="export a run's data")
+    ex.add_argument("run")
+    ex.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
+    ex.add_argument("--out", required=True, help="output folder")
+    return parser.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> SearchConfig:
+    data: dict[str, Any] = {}
+    if args.config:
+        data.update(SearchConfig.from_file(args.config).to_dict())
+    for f in fields(SearchConfig):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            data[f.name] = value
+    return SearchConfig.from_dict(data)
+
+
+class Progress:
+    """A one-line progress bar on stderr (a line per epoch when stderr is not a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.epochs = self.steps = 0
+        self.t0 = time.perf_counter()
+
+    def __call__(self, ev: Event) -> None:
+        if not self.enabled:
+            return
+        if isinstance(ev, RunStarted):
+            self.epochs, self.steps = ev.config["epochs"], ev.steps_per_epoch
+            print(f"searching on {ev.device}: {ev.n_params / 1e6:.3f} M weights, "
+                  f"{self.steps} steps/epoch", file=sys.stderr)
+        elif isinstance(ev, StepRecord) and self.tty:
+            done = (ev.step - 1) % max(1, self.steps) + 1
+            bar = "#" * int(20 * done / max(1, self.steps))
+            print(f"\repoch {ev.epoch + 1}/{self.epochs} [{bar:<20}] loss {ev.train_loss:.3f} "
+                  f"acc {ev.train_acc:.3f}", end="", file=sys.stderr, flush=True)
+        elif isinstance(ev, EpochRecord):
+            left = (self.epochs - ev.epoch - 1) * ev.epoch_time
+            print(f"\repoch {ev.epoch + 1}/{self.epochs}  train {ev.train_loss:.3f}/"
+                  f"{ev.train_acc:.3f}  val {ev.val_loss:.3f}/{ev.val_acc:.3f}  "
+                  f"{ev.epoch_time:.1f}s/epoch  ETA {left:.0f}s", file=sys.stderr)
+        elif isinstance(ev, RunFinished) and ev.error:
+            print(f"\nrun failed: {ev.error}", file=sys.stderr)
+
+
+def _fan_out(*sinks: Any) -> Any:
+    def emit(ev: Event) -> None:
+        for sink in sinks:
+            sink(ev)
+    return emit
+
+
+def _finish(run_id: str, result: SearchResult) -> int:
+    print(f"run id: {run_id}")
+    print(result.genotype)
+    if result.status == "failed":
+        print(f"error: the run failed: {result.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, store: RunStore) -> int:
+    cfg = config_from_args(args)
+    check_config(cfg)
+    setup = build_search(cfg)  # loads the data: a missing dataset fails here, before any run row
+    run_id = store.create_run(cfg.to_dict(), name=cfg.name)
+    return _run(store, run_id, cfg, args, setup=setup, resume=False)
+
+
+def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
+    run = store.get_run(args.run)
+    if run["status"] in ("completed",):
+        raise ConfigError(f"run {args.run} is already completed; nothing to resume", field="run")
+    cfg = SearchConfig.from_dict(run["config"])
+    return _run(store, args.run, cfg, args, setup=None, resume=True)
+
+
+def _run(store: RunStore, run_id: str, cfg: SearchConfig, args: argparse.Namespace, *,
+         setup: Any, resume: bool) -> int:
+    recorder = store.recorder(run_id)
+    try:
+        result = search(cfg, _fan_out(recorder, Progress(not args.no_progress)),
+                        checkpoint_dir=store.run_dir(run_id), resume=resume, setup=setup)
+    finally:
+        recorder.close()
+    return _finish(run_id, result)
+
+
+def cmd_runs(store: RunStore) -> int:
+    df = store.list_runs()
+    if df.empty:
+        print("no runs yet (start one with: python -m darts_engine search)")
+        return 0
+    cols = ["id", "status", "space", "algorithm", "dataset", "epochs_done", "epochs",
+            "best_val_acc", "name", "created_at"]
+    print(df[[c for c in cols if c in df.columns]].to_string(index=False))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, store: RunStore) -> int:
+    run = store.get_run(args.run)
+    print(json.dumps({k: v for k, v in run.items() if k != "config"}, indent=2, default=str))
+    print("config:", json.dumps(run["config"], indent=2))
+    em = store.epoch_metrics(args.run)
+    if not em.empty:
+        cols = [c for c in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc",
+                            "epoch_time") if c in em.columns]
+        print(em[cols].to_string(index=False))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, store: RunStore) -> int:
+    for path in store.export_run(args.run, args.format, Path(args.out)):
+        print(path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        store = RunStore(args.home or default_home())
+        if args.command == "search":
+            return cmd_search(args, store)
+        if args.command == "resume":
+            return cmd_resume(args, store)
+        if args.command == "runs":
+            return cmd_runs(store)
+        if args.command == "show":
+            return cmd_show(args, store)
+        return cmd_export(args, store)
+    except (ConfigError, DataError, StoreError, KeyError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+
+
+def allowed_fields() -> list[str]:
+    return list(FIELDS)

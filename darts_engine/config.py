@@ -1,0 +1,260 @@
+"""The search configuration: one frozen dataclass, validated at construction.
+
+The launch form, the CLI flags and a saved TOML/JSON file all build the same `SearchConfig`.
+Every field carries its help text and allowed range in `dataclasses.field(metadata=...)`, so
+the form and the CLI are generated from this one block of defaults.
+
+Defaults follow DARTS' CIFAR-10 search (ALGORITHMS.md §3.5, §11). Two are resolved when the
+search starts because they depend on the space or the data: `cells` (space default) and
+`arch_lr` ("auto": the paper's 3e-4 scaled to the number of steps per epoch, see
+`resolve_arch_lr`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config value a person must fix. The message names the field, the value and the fix."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# CIFAR-10's 25k train half at batch 64 gives 391 steps per epoch; DARTS' arch lr 3e-4 was
+# tuned for that many Adam steps per epoch.
+PAPER_STEPS_PER_EPOCH = 391
+PAPER_ARCH_LR = 3e-4
+MAX_ARCH_LR_SCALE = 30.0
+
+
+def _f(default: Any, help: str, *, lo: float | None = None, hi: float | None = None,
+       choices: str | None = None, group: str = "search", lo_open: bool = False) -> Any:
+    """A dataclass field with UI/CLI metadata. `choices` names a registry."""
+    return field(default=default, metadata={
+        "help": help, "lo": lo, "hi": hi, "choices": choices, "group": group, "lo_open": lo_open,
+    })
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    # --- what to search -------------------------------------------------------------
+    space: str = _f("darts", "Search space: the cell's candidate operations and wiring.",
+                    choices="space", group="search")
+    algorithm: str = _f("bilevel-1st", "Update rule for weights w and architecture alphas.",
+                        choices="algorithm", group="search")
+    dataset: str = _f("digits", "Dataset. 'digits' and 'shapes' are built in and need no download.",
+                      choices="dataset", group="data")
+    data_root: str = _f("./data", "Folder where torchvision datasets are looked for (and "
+                        "downloaded to, if download is on).", group="data")
+    download: bool = _f(False, "Allow torchvision to download the dataset into data_root.",
+                        group="data")
+    train_portion: float = _f(0.5, "Share of the training set used for w; the rest is the "
+                              "held-out half (α for bi-level, monitoring for single-level).",
+                              lo=0.05, hi=0.95, group="data")
+    data_limit: int = _f(0, "Use at most this many training images (0 = all). Handy for quick "
+                         "what-ifs on big datasets.", lo=0, group="data")
+    augment: bool = _f(False, "Random shifts (and flips for natural images) on the training "
+                       "stream, so small data cannot simply be memorised.", group="data")
+    # --- network --------------------------------------------------------------------
+    init_channels: int = _f(16, "C: channels of the first cell (DARTS: 16).", lo=1, hi=256,
+                            group="network")
+    cells: int = _f(0, "darts: total cells (paper 8); nb201: cells per stage (paper 5). "
+                    "0 = the space's default.", lo=0, hi=40, group="network")
+    # --- schedule -------------------------------------------------------------------
+    epochs: int = _f(50, "Search epochs.", lo=1, hi=10_000, group="schedule")
+    batch_size: int = _f(64, "Minibatch size for both the w and the α stream.", lo=1,
+                         hi=4096, group="schedule")
+    warmup_epochs: int = _f(0, "Epochs at the start that train the weights only (α frozen), "
+                            "as PC-DARTS (15) and MS-DARTS (5) do.", lo=0, hi=10_000,
+                            group="schedule")
+    seed: int = _f(2, "Seed for weight init, α init and data order. Runs with the same seed "
+                   "differ only in their update rule.", lo=0, hi=2**31 - 1, group="schedule")
+    split_seed: int = _f(0, "Seed of the fixed train/held-out split.", lo=0, hi=2**31 - 1,
+                         group="data")
+    # --- weight optimiser (SGD) -----------------------------------------------------
+    lr: float = _f(0.025, "Weight learning rate (SGD), cosine-annealed per epoch.", lo=0.0,
+                   hi=10.0, lo_open=True, group="weights")
+    lr_min: float = _f(0.001, "Final weight learning rate of the cosine schedule.", lo=0.0,
+                       hi=10.0, group="weights")
+    momentum: float = _f(0.9, "SGD momentum.", lo=0.0, hi=0.999, group="weights")
+    weight_decay: float = _f(3e-4, "SGD weight decay (L2).", lo=0.0, hi=1.0, group="weights")
+    nesterov: bool = _f(False, "Nesterov momentum (NAS-Bench-201's DARTS scripts use it).",
+                        group="weights")
+    grad_clip: float = _f(5.0, "Clip the weight gradient norm to this (0 = off).", lo=0.0,
+                          hi=1e6, group="weights")
+    # --- architecture optimiser (Adam) ------------------------------------------------
+    arch_lr: float = _f(0.0, "Architecture learning rate (Adam). 0 = auto: the paper's 3e-4 "
+                        "scaled by 391 / steps-per-epoch (at most 30×), so α moves as far per "
+                        "epoch as in DARTS' CIFAR-10 search. On digits that is ~30× the paper.",
+                        lo=0.0, hi=10.0, group="arch")
+    arch_beta1: float = _f(0.5, "Adam β1 for α.", lo=0.0, hi=0.9999, group="arch")
+    arch_beta2: float = _f(0.999, "Adam β2 for α.", lo=0.0, hi=0.99999, group="arch")
+    arch_weight_decay: float = _f(1e-3, "Adam weight decay (L2, not AdamW) on α.", lo=0.0,
+                                  hi=1.0, group="arch")
+    # --- runtime --------------------------------------------------------------------
+    device: str = _f("auto", "auto = cuda > mps > cpu; or cpu, cuda, cuda:N, mps.",
+                     group="runtime")
+    threads: int = _f(0, "torch intra-op threads for this process (0 = leave as is).", lo=0,
+                      hi=256, group="runtime")
+    alpha_every: int = _f(10, "Also record α every N steps (0 = once per epoch only).", lo=0,
+                          hi=1_000_000, group="runtime")
+    log_every: int = _f(1, "Report step metrics every N steps.", lo=1, hi=1_000_000,
+                        group="runtime")
+    name: str = _f("", "A label for the run (free text).", group="runtime")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    # --- construction ---------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown config field(s): {', '.join(unknown)}; known fields: "
+                f"{', '.join(sorted(known))}", field=unknown[0])
+        return cls(**{k: _coerce(k, v) for k, v in data.items()})
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SearchConfig:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {str(p)!r} does not exist", field="config")
+        try:
+            if p.suffix == ".toml":
+                data = tomllib.loads(p.read_text())
+            else:
+                data = json.loads(p.read_text())
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError(f"config file {str(p)!r} is not valid: {e}", field="config") from e
+        data = data.get("search", data)
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {str(p)!r} must hold a table of fields",
+                              field="config")
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> SearchConfig:
+        return dataclasses.replace(self, **changes)
+
+
+FIELDS = {f.name: f for f in fields(SearchConfig)}
+
+
+def _type_name(name: str) -> str:
+    t = FIELDS[name].type
+    return t if isinstance(t, str) else t.__name__
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn strings (CLI, forms) into the field's type, with a message naming the field."""
+    if name not in FIELDS:
+        raise ConfigError(f"unknown config field {name!r}", field=name)
+    t = _type_name(name)
+    try:
+        if t == "bool":
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low in {"1", "true", "yes", "on"}:
+                    return True
+                if low in {"0", "false", "no", "off"}:
+                    return False
+                raise ValueError
+            return bool(value)
+        if t == "int":
+            if isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError
+                return int(value)
+            return int(str(value).strip())
+        if t == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a{'n' if t == 'int' else ''} {t}, got {value!r}",
+                          field=name) from None
+
+
+def _check_range(name: str, value: float) -> None:
+    meta = FIELDS[name].metadata
+    lo, hi = meta["lo"], meta["hi"]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value}", field=name)
+    if lo is not None and (value < lo or (meta["lo_open"] and value == lo)):
+        rel = ">" if meta["lo_open"] else ">="
+        bound = f"{rel} {lo:g}" + (f" and <= {hi:g}" if hi is not None else "")
+        raise ConfigError(f"{name} must be {bound}, got {value:g}", field=name)
+    if hi is not None and value > hi:
+        raise ConfigError(f"{name} must be <= {hi:g}, got {value:g}", field=name)
+
+
+def validate(cfg: SearchConfig) -> None:
+    """Field-by-field checks that need no data. Raises ConfigError naming the field."""
+    from . import registries  # late import: registries import the modules that use config
+
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        t = _type_name(f.name)
+        ok = {"bool": isinstance(value, bool),
+              "int": isinstance(value, int) and not isinstance(value, bool),
+              "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+              "str": isinstance(value, str)}[t]
+        if not ok:
+            raise ConfigError(f"{f.name} must be a {t}, got {value!r}", field=f.name)
+        if t in ("int", "float"):
+            _check_range(f.name, value)
+        reg_name = f.metadata["choices"]
+        if reg_name:
+            reg = registries.by_name(reg_name)
+            if value not in reg:
+                raise ConfigError(f"{f.name} must be one of: {', '.join(reg.names())}; "
+                                  f"got {value!r}", field=f.name)
+    if cfg.lr_min > cfg.lr:
+        raise ConfigError(f"lr_min must be <= lr ({cfg.lr:g}), got {cfg.lr_min:g}",
+                          field="lr_min")
+    dev = cfg.device
+    if not (dev in ("auto", "cpu", "cuda", "mps") or
+            (dev.startswith("cuda:") and dev[5:].isdigit())):
+        raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps; got {dev!r}",
+                          field="device")
+    if len(cfg.name) > 200:
+        raise ConfigError(f"name must be at most 200 characters, got {len(cfg.name)}",
+                          field="name")
+    space = registries.SPACES.get(cfg.space)
+    space.check_config(cfg)
+
+
+def resolve_arch_lr(cfg: SearchConfig, steps_per_epoch: int) -> float:
+    """arch_lr=0 means auto: scale DARTS' 3e-4 so that α moves as far per epoch as on CIFAR-10.
+
+    Adam's step is ~lr per step whatever the gradient scale, so the per-epoch movement of α is
+    ~lr × steps. Scaling by 391 / steps keeps it; the factor is capped at 30×.
+    """
+    if cfg.arch_lr > 0:
+        return cfg.arch_lr
+    scale = min(MAX_ARCH_LR_SCALE, max(1.0, PAPER_STEPS_PER_EPOCH / max(1, steps_per_epoch)))
+    return PAPER_ARCH_LR * scale
+
+
+def field_help() -> dict[str, dict[str, Any]]:
+    """Field name -> {default, help, lo, hi, choices, group, type} for forms and the CLI."""
+    out = {}
+    for f in fields(SearchConfig):
+        out[f.name] = {"default": f.default, "type": _type_name(f.name), **f.metadata}
+    return out

@@ -1,0 +1,331 @@
+"""Datasets, registered by name, and the seeded batch streams the search loop draws from.
+
+Built in (no download): `digits` (scikit-learn's bundled 8×8 digits, the default) and `shapes`
+(a seeded procedural dataset). Through torchvision from a local root: `cifar10`, `cifar100`,
+`mnist`, `fashion_mnist`, `svhn`, `imagefolder`; downloading only when asked.
+
+Images are held in memory as tensors (uint8 or float) and batched by index, which is both faster
+than a DataLoader for these sizes and exactly reproducible: the order of epoch e of stream s is
+a permutation drawn from a generator seeded by (seed, s, e), so a run resumed at an epoch
+boundary sees the same batches as an uninterrupted one. The training set is split once into
+fixed, seeded halves (DARTS' train/val split, ALGORITHMS.md §3.5).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from .registries import DATASETS
+from .spaces import DataShape
+
+if TYPE_CHECKING:
+    from .config import SearchConfig
+
+
+class DataError(RuntimeError):
+    """A dataset could not be loaded; the message says where we looked and what to do."""
+
+
+@dataclass
+class ImageSet:
+    """Whole training set in memory. x: (N, C, H, W) uint8 or float32; y: (N,) int64."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    num_classes: int
+    flip: bool  # horizontal flips are label-preserving (natural images, not digits)
+
+    @property
+    def shape(self) -> DataShape:
+        return DataShape(self.x.shape[1], self.x.shape[-1], self.num_classes)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    loader: Callable[[Path, bool], ImageSet]
+    shape: DataShape
+    n_train: int | None      # known size of the training set (None: depends on the folder)
+    needs_root: bool
+    how_to_get: str
+    description: str
+
+
+def _register(spec: DatasetSpec) -> None:
+    DATASETS.register(spec.name, spec, spec.description)
+
+
+# --- built-in datasets -----------------------------------------------------------------------
+
+def _load_digits(root: Path, download: bool) -> ImageSet:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (1797, 1, 8, 8)
+    y = torch.tensor(d.target, dtype=torch.int64)
+    return ImageSet(x, y, (float(x.mean()),), (float(x.std()),), 10, flip=False)
+
+
+SHAPES_CLASSES = ("hbar", "vbar", "diag", "antidiag", "square", "plus", "disk", "ring")
+SHAPES_N, SHAPES_SIZE = 4000, 16
+
+
+def make_shapes(n: int = SHAPES_N, size: int = SHAPES_SIZE, seed: int = 0) -> ImageSet:
+    """Coloured outlines on noisy backgrounds, at random positions and scales.
+
+    The class is the shape, never the colour, position or brightness, so telling classes apart
+    needs spatial filters (bars vs. diagonals vs. rings): learnable, not solvable by pooling.
+    """
+    rng = np.random.default_rng(seed)
+    cls = rng.integers(0, len(SHAPES_CLASSES), n)
+    s = rng.integers(6, 11, n)[:, None, None]                         # box side
+    x0 = (rng.random(n) * (size - s[:, 0, 0] + 1)).astype(int)[:, None, None]
+    y0 = (rng.random(n) * (size - s[:, 0, 0] + 1)).astype(int)[:, None, None]
+    yy, xx = np.mgrid[0:size, 0:size]
+    u, v = xx[None] - x0, yy[None] - y0                             # (n, H, W) box coords
+    inside = (u >= 0) & (u < s) & (v >= 0) & (v < s)
+    mid = (s - 1) / 2.0
+    r = np.hypot(u - mid, v - mid)
+    masks = np.stack([
+        inside & (np.abs(v - mid) <= 0.5),                             # hbar
+        inside & (np.abs(u - mid) <= 0.5),                             # vbar
+        inside & (u == v),                                             # diag
+        inside & (u + v == s - 1),                                     # antidiag
+        inside & ((u == 0) | (v == 0) | (u == s - 1) | (v == s - 1)),  # square outline
+        inside & ((np.abs(v - mid) <= 0.5) | (np.abs(u - mid) <= 0.5)),  # plus
+        r <= mid,                                                      # disk
+        (r <= mid) & (r > mid - 1.5),                                  # ring
+    ])[cls, np.arange(n)]                                              # (n, H, W)
+    colour = rng.uniform(0.5, 1.0, (n, 3, 1, 1)) * rng.choice([-1.0, 1.0], (n, 1, 1, 1))
+    background = rng.normal(0.0, 0.25, (n, 3, size, size)) + rng.uniform(-0.3, 0.3, (n, 3, 1, 1))
+    img = background + masks[:, None] * colour
+    x = torch.tensor(img, dtype=torch.float32)
+    return ImageSet(x, torch.tensor(cls, dtype=torch.int64), (0.0, 0.0, 0.0),
+                    tuple(float(v) for v in x.std(dim=(0, 2, 3))), len(SHAPES_CLASSES),
+                    flip=False)
+
+
+_register(DatasetSpec("digits", _load_digits, DataShape(1, 8, 10), 1797, False, "",
+                      "scikit-learn's bundled 8×8 handwritten digits (1,797 images, offline)"))
+_register(DatasetSpec("shapes", lambda root, dl: make_shapes(), DataShape(3, SHAPES_SIZE, 8),
+                      SHAPES_N, False, "",
+                      "procedural 16×16 coloured shapes, 8 classes, generated in memory"))
+
+
+# --- torchvision datasets ----------------------------------------------------------------------
+
+def _uint8_chw(arr: np.ndarray | torch.Tensor, hwc: bool) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(arr))
+    if t.ndim == 3:            # (N, H, W) grayscale
+        t = t.unsqueeze(1)
+    elif hwc:
+        t = t.permute(0, 3, 1, 2)
+    return t.contiguous().to(torch.uint8)
+
+
+def _torchvision(name: str, root: Path, download: bool) -> ImageSet:
+    import torchvision.datasets as tvd
+
+    # (class, kwargs, HWC layout, mean, std, classes, flip)
+    table = {
+        "cifar10": (tvd.CIFAR10, {"train": True}, True, (0.4914, 0.4822, 0.4465),
+                    (0.2470, 0.2435, 0.2616), 10, True),
+        "cifar100": (tvd.CIFAR100, {"train": True}, True, (0.5071, 0.4865, 0.4409),
+                     (0.2673, 0.2564, 0.2762), 100, True),
+        "mnist": (tvd.MNIST, {"train": True}, False, (0.1307,), (0.3081,), 10, False),
+        "fashion_mnist": (tvd.FashionMNIST, {"train": True}, False, (0.2860,), (0.3530,), 10,
+                          True),
+        "svhn": (tvd.SVHN, {"split": "train"}, False, (0.4377, 0.4438, 0.4728),
+                 (0.1980, 0.2010, 0.1970), 10, False),
+    }
+    cls, kwargs, hwc, mean, std, n_cls, flip = table[name]
+    try:
+        ds = cls(str(root), download=download, **kwargs)
+    except (RuntimeError, OSError) as e:
+        raise DataError(_missing_message(name, root, str(e))) from None
+    labels = getattr(ds, "targets", None)
+    if labels is None:
+        labels = ds.labels
+    x = _uint8_chw(ds.data, hwc)
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+    # Normalisation constants are in [0, 1] units; uint8 images are scaled in the stream.
+    return ImageSet(x, y, mean, std, n_cls, flip)
+
+
+IMAGEFOLDER_SIZE = 32
+
+
+def _imagefolder(root: Path, download: bool) -> ImageSet:
+    """root/train/<class>/*.png (or root/<class>/...), resized to 32×32 RGB."""
+    import torchvision.datasets as tvd
+    from torchvision import transforms
+
+    folder = root / "train" if (root / "train").is_dir() else root
+    tf = transforms.Compose([transforms.Resize((IMAGEFOLDER_SIZE, IMAGEFOLDER_SIZE)),
+                             transforms.PILToTensor()])
+    try:
+        ds = tvd.ImageFolder(str(folder), transform=lambda im: tf(im.convert("RGB")))
+    except (FileNotFoundError, OSError) as e:
+        raise DataError(_missing_message("imagefolder", root, str(e))) from None
+    xs, ys = zip(*[ds[i] for i in range(len(ds))])
+    x = torch.stack(xs)
+    xf = x.float() / 255.0
+    mean = tuple(float(v) for v in xf.mean(dim=(0, 2, 3)))
+    std = tuple(max(1e-3, float(v)) for v in xf.std(dim=(0, 2, 3)))
+    return ImageSet(x, torch.tensor(ys), mean, std, len(ds.classes), flip=True)
+
+
+_HOW = {
+    "cifar10": "cifar-10-batches-py/ (the extracted cifar-10-python.tar.gz)",
+    "cifar100": "cifar-100-python/ (the extracted cifar-100-python.tar.gz)",
+    "mnist": "MNIST/raw/ (train-images-idx3-ubyte etc.)",
+    "fashion_mnist": "FashionMNIST/raw/",
+    "svhn": "train_32x32.mat",
+    "imagefolder": "train/<class name>/<images> (or <class name>/<images>)",
+}
+
+
+def _missing_message(name: str, root: Path, detail: str) -> str:
+    return (f"dataset {name!r} was not found under {root.resolve()} (looked for {_HOW[name]}). "
+            f"Put the files there, point data_root (--data-root) at their folder, or allow "
+            f"downloading with download=True (--download). Detail: {detail}")
+
+
+for _name, _shape, _n, _desc in [
+    ("cifar10", DataShape(3, 32, 10), 50_000, "CIFAR-10 (torchvision; local root)"),
+    ("cifar100", DataShape(3, 32, 100), 50_000, "CIFAR-100 (torchvision; local root)"),
+    ("mnist", DataShape(1, 28, 10), 60_000, "MNIST (torchvision; local root)"),
+    ("fashion_mnist", DataShape(1, 28, 10), 60_000, "Fashion-MNIST (torchvision; local root)"),
+    ("svhn", DataShape(3, 32, 10), 73_257, "SVHN train split (torchvision; local root)"),
+]:
+    _register(DatasetSpec(_name, lambda root, dl, n=_name: _torchvision(n, root, dl), _shape, _n,
+                          True, _HOW[_name], _desc))
+_register(DatasetSpec("imagefolder", _imagefolder, DataShape(3, IMAGEFOLDER_SIZE, 0), None, True,
+                      _HOW["imagefolder"], "your own images: data_root/train/<class>/*.png"))
+
+
+def check_config(cfg: SearchConfig) -> None:
+    """Checks that need the dataset's metadata but not its files (run before a run is created)."""
+    from .config import ConfigError
+
+    spec: DatasetSpec = DATASETS.get(cfg.dataset)
+    if spec.needs_root and not cfg.download and not Path(cfg.data_root).is_dir():
+        raise ConfigError(f"data_root {cfg.data_root!r} does not exist; create it and put "
+                          f"{spec.name} there ({spec.how_to_get}), or turn download on",
+                          field="data_root")
+    if spec.n_train is not None:
+        n = spec.n_train if cfg.data_limit == 0 else min(spec.n_train, cfg.data_limit)
+        _check_batch(cfg, n)
+
+
+def _check_batch(cfg: SearchConfig, n: int) -> None:
+    from .config import ConfigError
+
+    n_w = int(math.floor(n * cfg.train_portion))
+    n_h = n - n_w
+    smallest = min(n_w, n_h)
+    if cfg.batch_size > smallest:
+        raise ConfigError(
+            f"batch_size must be <= {smallest} (the smaller half of {n} {cfg.dataset} training "
+            f"images split at train_portion={cfg.train_portion:g}), got {cfg.batch_size}",
+            field="batch_size")
+
+
+# --- splits and streams ------------------------------------------------------------------------
+
+class BatchStream:
+    """Seeded minibatches from one split. `epoch(e)` is the persistent iterator of epoch e."""
+
+    def __init__(self, data: ImageSet, idx: torch.Tensor, batch_size: int, seed: int,
+                 stream: int, augment: bool, device: torch.device) -> None:
+        self.x = data.x[idx].to(device)
+        self.y = data.y[idx].to(device)
+        self.batch_size, self.seed, self.stream = batch_size, seed, stream
+        self.augment, self.flip, self.device = augment, data.flip, device
+        scale = 255.0 if data.x.dtype == torch.uint8 else 1.0
+        shape = (1, -1, 1, 1)
+        self._mean = torch.tensor(data.mean, device=device).view(shape) * scale
+        self._std = torch.tensor(data.std, device=device).view(shape) * scale
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.y) // self.batch_size  # drop_last: every step has the same shape
+
+    def _generator(self, epoch: int) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + self.stream * 7919 + epoch)
+
+    def epoch(self, epoch: int, n_batches: int | None = None) -> Iterator[tuple[torch.Tensor,
+                                                                               torch.Tensor]]:
+        """Batches of epoch `epoch`; with n_batches > steps_per_epoch it reshuffles and cycles."""
+        g = self._generator(epoch)
+        n_batches = self.steps_per_epoch if n_batches is None else n_batches
+        done = 0
+        while done < n_batches:
+            perm = torch.randperm(len(self.y), generator=g).to(self.device)
+            for k in range(min(self.steps_per_epoch, n_batches - done)):
+                idx = perm[k * self.batch_size:(k + 1) * self.batch_size]
+                yield self._prepare(self.x[idx], g), self.y[idx]
+                done += 1
+
+    def ordered(self, batch_size: int = 256) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The whole split in order, unaugmented (for evaluation)."""
+        for i in range(0, len(self.y), batch_size):
+            yield self._normalise(self.x[i:i + batch_size]), self.y[i:i + batch_size]
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() - self._mean) / self._std
+
+    def _prepare(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        x = self._normalise(x)
+        if self.augment:
+            x = random_shift(x, max(1, x.shape[-1] // 8), g, self.flip)
+        return x
+
+
+def random_shift(x: torch.Tensor, pad: int, g: torch.Generator, flip: bool) -> torch.Tensor:
+    """Random crop after zero padding by `pad` (and optional horizontal flip), per sample."""
+    b, _, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    oy = torch.randint(0, 2 * pad + 1, (b,), generator=g).to(x.device)
+    ox = torch.randint(0, 2 * pad + 1, (b,), generator=g).to(x.device)
+    rows = (oy[:, None] + torch.arange(h, device=x.device))[:, :, None]   # (B, H, 1)
+    cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, :]   # (B, 1, W)
+    if flip:
+        mirror = (torch.rand(b, generator=g) < 0.5).to(x.device)[:, None, None]
+        cols = torch.where(mirror, cols.flip(-1), cols)
+    out = padded[torch.arange(b, device=x.device)[:, None, None], :, rows, cols]  # (B, H, W, C)
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+@dataclass
+class SearchData:
+    train: BatchStream     # w stream (and α stream for single-level)
+    held_out: BatchStream  # α stream for bi-level; validation metrics for every algorithm
+    shape: DataShape
+
+
+def load_search_data(cfg: SearchConfig, device: torch.device) -> SearchData:
+    """Load the dataset, split it into fixed seeded halves and build the two streams."""
+    spec: DatasetSpec = DATASETS.get(cfg.dataset)
+    data = spec.loader(Path(cfg.data_root), cfg.download)
+    n_total = len(data.y)
+    split = torch.randperm(n_total, generator=torch.Generator().manual_seed(cfg.split_seed))
+    if cfg.data_limit:
+        split = split[:cfg.data_limit]
+    _check_batch(cfg, len(split))
+    n_w = int(math.floor(len(split) * cfg.train_portion))
+    train = BatchStream(data, split[:n_w], cfg.batch_size, cfg.seed, 0, cfg.augment, device)
+    held = BatchStream(data, split[n_w:], cfg.batch_size, cfg.seed, 1, False, device)
+    return SearchData(train, held, data.shape)

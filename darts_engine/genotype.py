@@ -1,0 +1,242 @@
+"""Genotypes: the discrete cell read off the architecture weights, printed and read back.
+
+- DARTS rule (ALGORITHMS.md §1.5): per intermediate node keep the 2 strongest incoming edges,
+  strength = best non-`none` softmax weight; op = argmax excluding `none`. Optional PC-DARTS
+  edge normalisation (§5.2) multiplies each edge by a per-node softmax of β first.
+- NAS-Bench-201 rule (§2.4): per edge argmax over all ops, `none` included.
+- Text formats: quark0's `Genotype(normal=[...], ...)` and NB201's `|op~j|+|op~j|op~j|+...`.
+Op lists are §1.1 and §2.1; their order defines the α columns.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+DARTS_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
+             "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+
+DARTS_STEPS = 4  # intermediate nodes per DARTS cell -> 2+3+4+5 = 14 edges
+DARTS_EDGES = 14
+NB201_NODES = 3  # node i sums nodes 0..i-1 -> 1+2+3 = 6 edges
+NB201_EDGES = 6
+
+Edge = tuple[str, int]  # (op name, input index j)
+
+
+def softmax(a: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis (per row), in float64; the row max is subtracted first."""
+    a = np.asarray(a, dtype=np.float64)
+    e = np.exp(a - a.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _edges(cell: str, items: Iterable[object]) -> tuple[Edge, ...]:
+    """Validated (op, j) pairs of a DARTS-format cell: 2 per node, node k takes j < k + 2."""
+    edges = []
+    for p, item in enumerate(items):
+        if not (isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], str)
+                and isinstance(item[1], int | np.integer)):
+            raise ValueError(f"{cell}[{p}] must be an (op name, input index) pair, got {item!r}")
+        if not 0 <= item[1] < p // 2 + 2:
+            raise ValueError(f"{cell}[{p}] = {tuple(item)!r}: node {p // 2} can only take "
+                             f"inputs 0..{p // 2 + 1}")
+        edges.append((item[0], int(item[1])))
+    if not edges or len(edges) % 2:
+        raise ValueError(f"{cell} must hold 2 (op, input) pairs per node, got {len(edges)} pairs")
+    return tuple(edges)
+
+
+@dataclass(frozen=True)
+class DartsGenotype:
+    """Two (op, input) pairs per intermediate node, in the order quark0 prints them."""
+
+    normal: tuple[Edge, ...]
+    normal_concat: tuple[int, ...]
+    reduce: tuple[Edge, ...]
+    reduce_concat: tuple[int, ...]
+
+    def __post_init__(self) -> None:  # lists in, tuples stored: equal and hashable either way
+        for cell in ("normal", "reduce"):
+            edges = _edges(cell, getattr(self, cell))
+            concat = tuple(getattr(self, f"{cell}_concat"))
+            if not concat or not all(isinstance(c, int | np.integer)
+                                     and 0 <= c < len(edges) // 2 + 2 for c in concat):
+                raise ValueError(f"{cell}_concat must list state indices 0..{len(edges) // 2 + 1},"
+                                 f" got {list(concat)}")
+            object.__setattr__(self, cell, edges)
+            object.__setattr__(self, f"{cell}_concat", tuple(int(c) for c in concat))
+
+    def __str__(self) -> str:
+        return (f"Genotype(normal={list(self.normal)!r}, normal_concat={list(self.normal_concat)!r}"
+                f", reduce={list(self.reduce)!r}, reduce_concat={list(self.reduce_concat)!r})")
+
+    def cells(self) -> dict[str, list[Edge]]:
+        return {"normal": list(self.normal), "reduce": list(self.reduce)}
+
+
+@dataclass(frozen=True)
+class NB201Genotype:
+    """One op per edge; nodes[i-1] lists node i's inputs j = 0..i-1 in order."""
+
+    nodes: tuple[tuple[Edge, ...], ...]
+
+    def __post_init__(self) -> None:
+        nodes = tuple(tuple((str(op), int(j)) for op, j in node) for node in self.nodes)
+        for i, node in enumerate(nodes, start=1):
+            if [j for _, j in node] != list(range(i)):
+                raise ValueError(f"node {i} must take inputs 0..{i - 1} in order, "
+                                 f"got {[j for _, j in node]}")
+        if not nodes:
+            raise ValueError("an NB201 genotype needs at least one node")
+        object.__setattr__(self, "nodes", nodes)
+
+    def __str__(self) -> str:
+        return "+".join("|" + "".join(f"{op}~{j}|" for op, j in node) for node in self.nodes)
+
+    def cells(self) -> dict[str, list[Edge]]:
+        return {"cell": [edge for node in self.nodes for edge in node]}  # rows 1<-0, 2<-0, ...
+
+
+Genotype = DartsGenotype | NB201Genotype
+
+
+def _array(arrays: Mapping[str, ArrayLike], cell: str, shape: tuple[int, ...],
+           what: str) -> np.ndarray:
+    if cell not in arrays:
+        raise ValueError(f"{what} has no {cell!r} cell type; got {sorted(arrays)}")
+    a = np.asarray(arrays[cell], dtype=np.float64)
+    if a.shape != shape:
+        raise ValueError(f"{what}[{cell!r}] must have shape {shape}, got {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{what}[{cell!r}] contains NaN or inf values")
+    return a
+
+
+def _node_rows() -> Iterator[tuple[int, int]]:
+    """(start, stop) α rows of each DARTS node: (0, 2), (2, 5), (5, 9), (9, 14)."""
+    start = 0
+    for node in range(DARTS_STEPS):
+        yield start, start + node + 2
+        start += node + 2
+
+
+def _derive_darts(alphas: Mapping[str, ArrayLike], edge_weights: Mapping[str, ArrayLike] | None,
+                  ops: tuple[str, ...]) -> DartsGenotype:
+    cells = {}
+    for cell in ("normal", "reduce"):
+        w = softmax(_array(alphas, cell, (DARTS_EDGES, len(ops)), "alphas"))  # (14, ops)
+        if edge_weights is not None:  # PC-DARTS: softmax of β over each node's incoming edges
+            beta = _array(edge_weights, cell, (DARTS_EDGES,), "edge_weights")  # (14,)
+            w *= np.concatenate([softmax(beta[a:b]) for a, b in _node_rows()])[:, None]
+        if "none" in ops:  # `none` stays in the softmax denominator but may never be chosen
+            w[:, ops.index("none")] = -np.inf
+        strength, best = w.max(axis=1), w.argmax(axis=1)  # (14,), (14,); first op wins ties
+        edges = []
+        for a, b in _node_rows():
+            # stable sort, as quark0's sorted(..., key=-max): equal strengths keep lower j first
+            for j in sorted(range(b - a), key=lambda j: -strength[a + j])[:2]:
+                edges.append((ops[best[a + j]], j))
+        cells[cell] = edges
+    concat = list(range(2, DARTS_STEPS + 2))
+    return DartsGenotype(cells["normal"], concat, cells["reduce"], concat)
+
+
+def _derive_nb201(alphas: Mapping[str, ArrayLike], edge_weights: Mapping[str, ArrayLike] | None,
+                  ops: tuple[str, ...]) -> NB201Genotype:
+    w = softmax(_array(alphas, "cell", (NB201_EDGES, len(ops)), "alphas"))  # (6, ops)
+    if edge_weights is not None:  # checked only: a per-edge factor cannot move a per-edge argmax
+        _array(edge_weights, "cell", (NB201_EDGES,), "edge_weights")
+    picks = iter(ops[k] for k in w.argmax(axis=1))  # `none` included (§2.4)
+    return NB201Genotype(tuple(tuple((next(picks), j) for j in range(i))
+                               for i in range(1, NB201_NODES + 1)))
+
+
+def derive_genotype(space: str, alphas: Mapping[str, ArrayLike], *,
+                    edge_weights: Mapping[str, ArrayLike] | None = None,
+                    ops: Sequence[str] | None = None) -> Genotype:
+    """Discretise RAW α (cell type -> [edges, ops]; softmax is applied here) into a genotype.
+
+    `space`: "darts" or a RobustDARTS "s1".."s4" (DARTS cell and rule, pass their `ops`), or
+    "nb201". `edge_weights`: raw PC-DARTS β (cell type -> [edges]). Pass NumPy arrays or
+    detached CPU tensors.
+    """
+    darts_like = space == "darts" or re.match(r"s\d", space) is not None
+    if not darts_like and space != "nb201":
+        raise ValueError(f"unknown search space {space!r}; expected 'darts', 'nb201' or 's1'..'s4'")
+    if ops is None and space not in ("darts", "nb201"):
+        raise ValueError(f"space {space!r} has its own op list: pass ops=")
+    ops = tuple(ops) if ops is not None else DARTS_OPS if darts_like else NB201_OPS
+    if len(set(ops)) != len(ops) or not set(ops) - {"none"}:
+        raise ValueError(f"ops must be distinct and include an op other than 'none', got {ops}")
+    derive = _derive_darts if darts_like else _derive_nb201
+    return derive(alphas, edge_weights, ops)
+
+
+_PIECE = r"\s*(\[[^\]]*\]|range\(\s*\d+\s*,\s*\d+\s*\))\s*"  # a list, or range(a, b) from logs
+_DARTS_TEXT = re.compile(rf"Genotype\(\s*normal\s*={_PIECE},\s*normal_concat\s*={_PIECE},"
+                         rf"\s*reduce\s*={_PIECE},\s*reduce_concat\s*={_PIECE}\)")
+_NB201_EDGE = re.compile(r"(\w+)~(\d+)")
+
+
+def _literal(piece: str) -> object:
+    if m := re.fullmatch(r"range\(\s*(\d+)\s*,\s*(\d+)\s*\)", piece):
+        return list(range(int(m[1]), int(m[2])))
+    try:
+        return ast.literal_eval(piece)
+    except (ValueError, SyntaxError, TypeError) as e:
+        raise ValueError(f"cannot read {piece!r} as a list of literals") from e
+
+
+def parse_genotype(text: str, *, ops: Collection[str] | None = None) -> Genotype:
+    """Read `str(genotype)` back, either format, without eval. `ops`: the allowed op names
+    (default DARTS_OPS for `Genotype(...)` text, NB201_OPS for `|op~j|+...` text)."""
+    text = text.strip()
+    if m := _DARTS_TEXT.fullmatch(text):
+        g: Genotype = DartsGenotype(*(_literal(piece) for piece in m.groups()))
+        known = DARTS_OPS if ops is None else ops
+    elif text.startswith("|"):
+        nodes = []
+        for i, group in enumerate(text.split("+"), start=1):
+            if not (len(group) > 2 and group[0] == group[-1] == "|"):
+                raise ValueError(f"node {i} of {text!r} must look like |op~0|op~1|, got {group!r}")
+            edges = [_NB201_EDGE.fullmatch(e) for e in group[1:-1].split("|")]
+            if not all(edges):
+                raise ValueError(f"node {i} of {text!r}: each edge must be op~j, got {group!r}")
+            nodes.append(tuple((e[1], int(e[2])) for e in edges))
+        g = NB201Genotype(tuple(nodes))
+        known = NB201_OPS if ops is None else ops
+    else:
+        raise ValueError(f"not a genotype: expected 'Genotype(normal=[...], normal_concat=[...], "
+                         f"reduce=[...], reduce_concat=[...])' or '|op~0|+|op~0|op~1|+...', "
+                         f"got {text[:80]!r}")
+    for cell, edges in g.cells().items():
+        if unknown := sorted({op for op, _ in edges} - set(known)):
+            raise ValueError(f"unknown op(s) {unknown} in the {cell} cell; known: {list(known)}")
+    return g
+
+
+def genotype_ops(g: Genotype) -> dict[str, list[tuple[str, int, int]]]:
+    """Cell type -> (op, input j, target) per kept edge, for drawing the cell DAG.
+
+    Targets use the same numbering as inputs, so (j, target) is directly a DAG edge:
+    DARTS 0 = s0, 1 = s1, 2..5 = intermediate nodes (as in concat); NB201 nodes 0..3.
+    """
+    if isinstance(g, DartsGenotype):
+        return {cell: [(op, j, p // 2 + 2) for p, (op, j) in enumerate(edges)]
+                for cell, edges in g.cells().items()}
+    return {"cell": [(op, j, i) for i, node in enumerate(g.nodes, start=1) for op, j in node]}
+
+
+def count_ops(g: Genotype, cell: str, names: Collection[str]) -> int:
+    """How many kept edges of `cell` use one of `names`, e.g. skip_connect for collapse."""
+    cells = g.cells()
+    if cell not in cells:
+        raise ValueError(f"unknown cell type {cell!r}; this genotype has {list(cells)}")
+    return sum(op in names for op, _ in cells[cell])

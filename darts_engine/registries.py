@@ -1,0 +1,23 @@
+"""The engine's registries. Modules register into these at import time.
+
+`darts_engine/__init__.py` imports every registering module, so importing the package fills
+them; the launch form, the CLI and parametrized tests read them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .registry import Registry
+
+SPACES: Registry[Any] = Registry("space")
+ALGORITHMS: Registry[Any] = Registry("algorithm")
+DATASETS: Registry[Any] = Registry("dataset")
+INDICATORS: Registry[Any] = Registry("indicator")
+
+_BY_NAME = {"space": SPACES, "algorithm": ALGORITHMS, "dataset": DATASETS,
+            "indicator": INDICATORS}
+
+
+def by_name(kind: str) -> Registry[Any]:
+    return _BY_NAME[kind]

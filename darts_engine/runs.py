@@ -1,0 +1,262 @@
+"""RunManager: runs searches in the background, a bounded number at a time, queueing the rest.
+
+The dashboard holds one manager per process (through `st.cache_resource`); worker threads only
+talk to the run store and to this manager's plain-data status, never to the UI. Execution is
+behind the small `Executor` interface, so a process- or cluster-based executor can replace the
+thread one without touching pages.
+
+Threads: torch's intra-op pool is per process. On a 2-core machine two searches with one thread
+each finish sooner than the same two one after the other with two threads each
+(benchmarks/pair_threads.py), so each worker asks for `cores // max_concurrent` threads.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from .config import SearchConfig
+from .data import check_config
+from .events import EpochRecord, Event, RunFinished, RunStarted, StepRecord
+from .search import SearchControl, search
+from .store import RunStore
+
+ACTIVE = ("queued", "running", "paused", "stopping")
+
+
+class Executor(Protocol):
+    """Runs a job somewhere; `join` waits for everything submitted so far."""
+
+    def submit(self, name: str, job: Callable[[], None]) -> None: ...
+
+    def join(self, timeout: float | None = None) -> None: ...
+
+
+class ThreadExecutor:
+    """One daemon thread per job. The manager's atexit hook stops and joins them, so a server
+    shutdown lets the current step end and the store close cleanly."""
+
+    def __init__(self) -> None:
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def submit(self, name: str, job: Callable[[], None]) -> None:
+        t = threading.Thread(target=job, name=f"dartboard-run-{name}", daemon=True)
+        with self._lock:
+            self._threads = [x for x in self._threads if x.is_alive()] + [t]
+        t.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+    def alive(self) -> int:
+        with self._lock:
+            return sum(t.is_alive() for t in self._threads)
+
+
+@dataclass
+class RunStatus:
+    """What pages may read about a live run: plain values only."""
+
+    run_id: str
+    state: str = "queued"
+    epoch: int = 0                  # epochs completed
+    epochs: int = 0
+    step: int = 0                   # global steps completed
+    steps_per_epoch: int = 0
+    steps_per_s: float = 0.0
+    eta_s: float = float("nan")
+    error: str = ""
+    started: float = field(default_factory=time.time)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class RunManager:
+    def __init__(self, store: RunStore, max_concurrent: int = 2,
+                 executor: Executor | None = None, threads_per_run: int | None = None) -> None:
+        self.store = store
+        self.max_concurrent = max(1, max_concurrent)
+        self.executor = executor or ThreadExecutor()
+        cores = os.cpu_count() or 1
+        self.threads_per_run = threads_per_run or max(1, cores // self.max_concurrent)
+        self._lock = threading.RLock()
+        self._queue: deque[tuple[str, SearchConfig, bool]] = deque()
+        self._controls: dict[str, SearchControl] = {}
+        self._status: dict[str, RunStatus] = {}
+        self._running: set[str] = set()
+        self._closed = False
+        store.mark_interrupted(live_ids=set())
+        atexit.register(self.shutdown, 10.0)
+
+    # --- launching -------------------------------------------------------------------------
+    def launch(self, cfg: SearchConfig, name: str = "") -> str:
+        """Validate, record the run as queued, start it when a slot is free. Returns its id."""
+        check_config(cfg)  # ConfigError before anything is written
+        run_id = self.store.create_run(cfg.to_dict(), name=name or cfg.name, status="queued")
+        self._enqueue(run_id, cfg, resume=False)
+        return run_id
+
+    def launch_pair(self, cfg: SearchConfig, name: str = "") -> tuple[str, str]:
+        """The same config and seed once bi-level (first order) and once single-level."""
+        base = name or cfg.name or "pair"
+        bi = cfg.replace(algorithm="bilevel-1st" if cfg.algorithm == "single" else cfg.algorithm)
+        single = cfg.replace(algorithm="single")
+        check_config(bi)
+        check_config(single)
+        return (self.launch(bi, f"{base} · bi-level"), self.launch(single, f"{base} · single-level"))
+
+    def resume(self, run_id: str) -> None:
+        """Continue a paused run, or restart an interrupted/stopped/failed one from its checkpoint."""
+        with self._lock:
+            if run_id in self._controls and run_id in self._running:
+                self._controls[run_id].resume()
+                self._status[run_id].state = "running"
+                self.store.set_status(run_id, "running")
+                return
+        run = self.store.get_run(run_id)
+        if run["status"] in ("completed",) or run["status"] in ACTIVE:
+            raise ValueError(f"run {run_id} is {run['status']}; only interrupted, stopped or "
+                             "failed runs can be resumed")
+        cfg = SearchConfig.from_dict(run["config"])
+        self.store.set_status(run_id, "queued")
+        self._enqueue(run_id, cfg, resume=True)
+
+    def _enqueue(self, run_id: str, cfg: SearchConfig, resume: bool) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the run manager is shut down")
+            self._queue.append((run_id, cfg, resume))
+            self._controls[run_id] = SearchControl()
+            self._status[run_id] = RunStatus(run_id, epochs=cfg.epochs)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        with self._lock:
+            while self._queue and len(self._running) < self.max_concurrent and not self._closed:
+                run_id, cfg, resume = self._queue.popleft()
+                self._running.add(run_id)
+                self._status[run_id].state = "running"
+                self.executor.submit(run_id, lambda r=run_id, c=cfg, z=resume: self._work(r, c, z))
+
+    # --- the worker ------------------------------------------------------------------------
+    def _work(self, run_id: str, cfg: SearchConfig, resume: bool) -> None:
+        torch.set_num_threads(self.threads_per_run)
+        recorder = self.store.recorder(run_id)
+        status = self._status[run_id]
+        t0 = time.perf_counter()
+
+        def on_event(ev: Event) -> None:
+            recorder(ev)
+            self._track(status, ev, t0)
+
+        try:
+            result = search(cfg, on_event, self._controls[run_id],
+                            checkpoint_dir=self.store.run_dir(run_id), resume=resume)
+            status.state, status.error = result.status, result.error
+        finally:
+            recorder.close()
+            with self._lock:
+                self._running.discard(run_id)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()  # give a finished or failed run's memory back
+            self._dispatch()
+
+    @staticmethod
+    def _track(status: RunStatus, ev: Event, t0: float) -> None:
+        if isinstance(ev, RunStarted):
+            status.steps_per_epoch = ev.steps_per_epoch
+            status.epoch = ev.start_epoch
+            status.step = ev.start_epoch * ev.steps_per_epoch
+        elif isinstance(ev, StepRecord):
+            status.step = ev.step
+            elapsed = max(1e-9, time.perf_counter() - t0)
+            status.steps_per_s = ev.step / elapsed if status.epoch == 0 else status.steps_per_s
+        elif isinstance(ev, EpochRecord):
+            status.epoch = ev.epoch + 1
+            status.steps_per_s = status.steps_per_epoch / max(1e-9, ev.epoch_time)
+            status.eta_s = (status.epochs - status.epoch) * ev.epoch_time
+        elif isinstance(ev, RunFinished):
+            status.state, status.error = ev.status, ev.error
+            status.eta_s = 0.0
+
+    # --- control ---------------------------------------------------------------------------
+    def stop(self, run_id: str) -> None:
+        with self._lock:
+            queued = [q for q in self._queue if q[0] == run_id]
+            for q in queued:
+                self._queue.remove(q)
+            if queued:
+                self._status[run_id].state = "stopped"
+                self.store.set_status(run_id, "stopped")
+                return
+            control = self._controls.get(run_id)
+            if control is not None and run_id in self._running:
+                control.stop()
+                self._status[run_id].state = "stopping"
+
+    def pause(self, run_id: str) -> None:
+        with self._lock:
+            if run_id in self._running:
+                self._controls[run_id].pause()
+                self._status[run_id].state = "paused"
+                self.store.set_status(run_id, "paused")
+
+    def delete(self, run_id: str, timeout: float = 30.0) -> None:
+        """Stop the run if it is live, wait for its thread to let go, then delete it."""
+        self.stop(run_id)
+        deadline = time.monotonic() + timeout
+        while self.is_live(run_id) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.store.delete_run(run_id)
+        with self._lock:
+            self._status.pop(run_id, None)
+            self._controls.pop(run_id, None)
+
+    # --- reading ---------------------------------------------------------------------------
+    def is_live(self, run_id: str) -> bool:
+        with self._lock:
+            return run_id in self._running or any(q[0] == run_id for q in self._queue)
+
+    def status(self, run_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            st = self._status.get(run_id)
+            return None if st is None else st.as_dict()
+
+    def live_ids(self) -> set[str]:
+        with self._lock:
+            return set(self._running) | {q[0] for q in self._queue}
+
+    def wait(self, run_id: str, timeout: float = 600.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.is_live(run_id) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop every run (queued ones are marked interrupted) and join the workers."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            queued = [q[0] for q in self._queue]
+            running = list(self._running)
+            self._queue.clear()
+            for run_id in running:
+                self._controls[run_id].stop()
+        self.executor.join(timeout)
+        # Runs cut short by a shutdown (not by a person) can be resumed from their checkpoint.
+        for run_id in queued + running:
+            self.store.set_status(run_id, "interrupted")

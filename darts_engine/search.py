@@ -1,0 +1,302 @@
+"""The search loop: one loop for every algorithm, reporting plain-data events.
+
+`search(config, on_event=..., control=...)` builds the supernet on the configured device, runs
+the registered update rule step by step, checks `control` between steps (stop / pause), and
+after every epoch evaluates the held-out split, derives the genotype, writes a checkpoint (when
+given a folder) and reports an `EpochRecord`. Order within an epoch follows quark0's
+train_search.py (ALGORITHMS.md §3.4); the cosine lr is computed explicitly per epoch (§3.5).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .algorithms import Algorithm, StepContext, StepStats
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import SearchConfig, resolve_arch_lr
+from .data import SearchData, load_search_data
+from .events import (NAN, EpochRecord, Event, LogRecord, RunFinished, RunStarted, StepRecord)
+from .registries import ALGORITHMS
+from .spaces import SearchSpace, get_space
+from .supernet import Supernet
+
+CHECKPOINT_NAME = "checkpoint.pt"
+_BUILD_LOCK = threading.Lock()  # weight init draws from torch's global RNG
+
+
+class StopSearch(Exception):
+    """Raised inside the loop when the control object asks to stop."""
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+class SearchControl:
+    """Thread-safe stop / pause / resume flags, checked by the loop between steps."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def checkpoint(self) -> None:
+        """Block while paused; raise StopSearch if a stop was requested."""
+        while not self._running.wait(0.1):
+            pass
+        if self._stop.is_set():
+            raise StopSearch
+
+
+@dataclass
+class SearchResult:
+    status: str                      # completed | stopped | failed
+    epochs_done: int
+    genotype: str
+    alphas: dict[str, np.ndarray]
+    error: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list)  # per-epoch metrics
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def cosine_lr(cfg: SearchConfig, epoch: int) -> float:
+    """lr(e) = η_min + ½(η_max − η_min)(1 + cos(π e / E)), evaluated at the start of epoch e."""
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs))
+
+
+def alphas_numpy(model: Supernet) -> dict[str, np.ndarray]:
+    return {t: a.detach().float().cpu().numpy().copy() for t, a in model.alphas.items()}
+
+
+@dataclass
+class SearchSetup:
+    """A built search: data, model, optimisers. Tests and benchmarks use this directly."""
+
+    cfg: SearchConfig                # resolved: cells and arch_lr filled in
+    space: SearchSpace
+    algorithm: Algorithm
+    data: SearchData
+    model: Supernet
+    ctx: StepContext
+    device: torch.device
+
+
+def build_search(cfg: SearchConfig, data: SearchData | None = None) -> SearchSetup:
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if data is None:
+        data = load_search_data(cfg, device)
+    space = get_space(cfg.space)
+    algorithm: Algorithm = ALGORITHMS.get(cfg.algorithm)
+    cfg = cfg.replace(cells=cfg.cells or space.default_cells,
+                      arch_lr=resolve_arch_lr(cfg, data.train.steps_per_epoch))
+    with _BUILD_LOCK:  # same seed -> same weights whatever other runs do meanwhile
+        torch.manual_seed(cfg.seed)
+        model = space.build(cfg.init_channels, cfg.cells, data.shape, cfg.seed)
+    model.to(device)
+    w_opt = torch.optim.SGD(model.weight_parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                            weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+    a_opt = torch.optim.Adam(model.arch_parameters(), lr=cfg.arch_lr,
+                             betas=(cfg.arch_beta1, cfg.arch_beta2),
+                             weight_decay=cfg.arch_weight_decay)
+    ctx = StepContext(model, w_opt, a_opt, cfg.lr, cfg.grad_clip)
+    return SearchSetup(cfg, space, algorithm, data, model, ctx, device)
+
+
+@torch.no_grad()
+def evaluate(model: Supernet, data: SearchData,
+             weights: dict[str, torch.Tensor] | None = None) -> tuple[float, float]:
+    """Mean loss and accuracy on the whole held-out split, model.eval() (running BN stats)."""
+    was_training = model.training
+    model.eval()
+    loss_sum, correct, n = 0.0, 0.0, 0
+    for x, y in data.held_out.ordered():
+        logits = model(x, weights)
+        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+        correct += float((logits.argmax(1) == y).sum())
+        n += len(y)
+    model.train(was_training)
+    return loss_sum / max(n, 1), correct / max(n, 1)
+
+
+def _float(t: torch.Tensor | None) -> float:
+    return NAN if t is None else float(t)
+
+
+def _emit(on_event: Callable[[Event], None] | None, event: Event) -> None:
+    if on_event is not None:
+        on_event(event)
+
+
+def _checkpoint_state(s: SearchSetup, next_epoch: int, step: int, wall: float,
+                      history: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "version": 1, "next_epoch": next_epoch, "step": step, "wall_time": wall,
+        "config": s.cfg.to_dict(), "model": s.model.state_dict(),
+        "w_opt": s.ctx.w_opt.state_dict(), "a_opt": s.ctx.a_opt.state_dict(),
+        "torch_rng": torch.get_rng_state(), "history": history,
+    }
+
+
+def search(cfg: SearchConfig, on_event: Callable[[Event], None] | None = None,
+           control: SearchControl | None = None, *, checkpoint_dir: str | Path | None = None,
+           resume: bool = False, setup: SearchSetup | None = None) -> SearchResult:
+    """Run a search to the end, a stop request, or a failure. Never raises for run failures:
+    those come back as status "failed" (and a RunFinished event) with the reason."""
+    control = control or SearchControl()
+    epoch, step, wall_offset = 0, 0, 0.0
+    history: list[dict[str, Any]] = []
+    alphas: dict[str, np.ndarray] = {}
+    genotype = ""
+    try:
+        s = setup or build_search(cfg)
+        ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
+        if resume and ckpt_path is not None and ckpt_path.exists():
+            state = load_checkpoint(ckpt_path, map_location=s.device)
+            s.model.load_state_dict(state["model"])
+            s.ctx.w_opt.load_state_dict(state["w_opt"])
+            s.ctx.a_opt.load_state_dict(state["a_opt"])
+            torch.set_rng_state(state["torch_rng"])
+            epoch, step, wall_offset = state["next_epoch"], state["step"], state["wall_time"]
+            history = list(state["history"])
+        alphas = alphas_numpy(s.model)
+        genotype = str(s.space.derive(alphas))
+        _emit(on_event, RunStarted(
+            s.cfg.to_dict(), str(s.device), s.model.n_weight_params(),
+            s.data.train.steps_per_epoch, s.space.ops,
+            {t: s.space.edge_labels for t in s.space.cell_types}, start_epoch=epoch))
+        t_start = time.perf_counter() - wall_offset
+        while epoch < s.cfg.epochs:
+            epoch_stats = _run_epoch(s, epoch, step, on_event, control)
+            step += s.data.train.steps_per_epoch
+            alphas = alphas_numpy(s.model)
+            genotype = str(s.space.derive(alphas))
+            val_loss, val_acc = evaluate(s.model, s.data)
+            wall = time.perf_counter() - t_start
+            record = EpochRecord(
+                epoch=epoch, step=step, train_loss=epoch_stats["train_loss"],
+                train_acc=epoch_stats["train_acc"], val_loss=val_loss, val_acc=val_acc,
+                lr=s.ctx.lr, epoch_time=time.perf_counter() - epoch_stats["t0"],
+                wall_time=wall, alphas=alphas, genotype=genotype)
+            history.append({"epoch": epoch, "train_loss": record.train_loss,
+                            "train_acc": record.train_acc, "val_loss": val_loss,
+                            "val_acc": val_acc})
+            epoch += 1
+            if ckpt_path is not None:
+                save_checkpoint(ckpt_path, _checkpoint_state(s, epoch, step, wall, history))
+            _emit(on_event, record)
+        status, error = "completed", ""
+    except StopSearch:
+        status, error = "stopped", ""
+    except Exception as e:  # a failing run must never take the caller down
+        status, error = "failed", _describe_failure(e)
+        _emit_safely(on_event, LogRecord(traceback.format_exc(), level="error", epoch=epoch))
+    finished = RunFinished(status, epoch, genotype, error)
+    _emit_safely(on_event, finished)
+    return SearchResult(status, epoch, genotype, alphas, error, history)
+
+
+def _emit_safely(on_event: Callable[[Event], None] | None, event: Event) -> None:
+    try:
+        _emit(on_event, event)
+    except Exception:  # the recorder itself failed; nothing more we can report through it
+        pass
+
+
+def _describe_failure(e: Exception) -> str:
+    text = f"{type(e).__name__}: {e}"
+    if isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower():
+        return ("the GPU ran out of memory. Use a smaller batch_size or init_channels, fewer "
+                f"cells, or PC-DARTS (partial channels). ({text})")
+    return text
+
+
+def _run_epoch(s: SearchSetup, epoch: int, step0: int,
+               on_event: Callable[[Event], None] | None, control: SearchControl
+               ) -> dict[str, float]:
+    """Train one epoch; returns its mean train loss / accuracy and its start time."""
+    cfg, ctx = s.cfg, s.ctx
+    ctx.lr = cosine_lr(cfg, epoch)
+    for group in ctx.w_opt.param_groups:
+        group["lr"] = ctx.lr
+    ctx.update_alpha = epoch >= cfg.warmup_epochs
+    n_steps = s.data.train.steps_per_epoch
+    train_it = s.data.train.epoch(epoch)
+    held_it = (s.data.held_out.epoch(epoch, n_batches=n_steps)
+               if s.algorithm.uses_held_out else None)
+    s.model.train()
+    t0 = time.perf_counter()
+    loss_sum = torch.zeros((), device=s.device)
+    acc_sum = torch.zeros((), device=s.device)
+    arch_lr = ctx.a_opt.param_groups[0]["lr"]
+    for k in range(n_steps):
+        control.checkpoint()
+        train = next(train_it)
+        held = next(held_it) if held_it is not None else None
+        t_step = time.perf_counter()
+        stats: StepStats = s.algorithm.step(ctx, train, held)
+        if s.device.type == "cuda":
+            torch.cuda.synchronize(s.device)
+        dt = time.perf_counter() - t_step
+        loss_sum += stats.train_loss
+        acc_sum += stats.train_acc
+        step = step0 + k + 1
+        if step % cfg.log_every == 0 or k == n_steps - 1:
+            train_loss = float(stats.train_loss)
+            if not math.isfinite(train_loss):
+                raise NonFiniteLoss(
+                    f"training loss became {train_loss} at epoch {epoch}, step {step}; lower "
+                    f"lr / arch_lr or keep grad_clip on")
+            record_alphas = cfg.alpha_every and step % cfg.alpha_every == 0
+            _emit(on_event, StepRecord(
+                epoch=epoch, step=step, train_loss=train_loss, train_acc=float(stats.train_acc),
+                val_loss=_float(stats.val_loss), val_acc=_float(stats.val_acc), lr=ctx.lr,
+                arch_lr=arch_lr if ctx.update_alpha else 0.0, step_time=dt,
+                alpha_grad_norm=_float(stats.alpha_grad_norm),
+                weight_grad_norm=_float(stats.weight_grad_norm),
+                alphas=alphas_numpy(s.model) if record_alphas else None))
+    mean_loss = float(loss_sum) / n_steps
+    if not math.isfinite(mean_loss):
+        raise NonFiniteLoss(f"training loss became {mean_loss} in epoch {epoch}; lower lr / "
+                            f"arch_lr or keep grad_clip on")
+    return {"train_loss": mean_loss, "train_acc": float(acc_sum) / n_steps, "t0": t0}

@@ -1,0 +1,76 @@
+"""The CLI as a person uses it: real subprocesses, real store, exit codes 0 / 1 / 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from darts_engine.store import RunStore
+
+TINY = ["--dataset", "shapes", "--data-limit", "128", "--batch-size", "32", "--space", "nb201",
+        "--init-channels", "4", "--cells", "1", "--device", "cpu", "--threads", "1"]
+
+
+def cli(home, *args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "darts_engine", "--home", str(home), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_search_prints_run_id_and_genotype_then_lists_shows_exports(home, tmp_path):
+    p = cli(home, "search", *TINY, "--epochs", "2", "--algorithm", "single", "--name", "cli run")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.strip().splitlines()
+    assert lines[-2].startswith("run id: ")
+    run_id = lines[-2].split(": ", 1)[1]
+    assert lines[-1].startswith("|") and lines[-1].endswith("|")  # nb201 arch string
+    assert "epoch 2/2" in p.stderr
+
+    listing = cli(home, "runs")
+    assert listing.returncode == 0
+    assert listing.stdout.splitlines()[1].split()[0] == run_id
+
+    shown = cli(home, "show", run_id)
+    assert shown.returncode == 0 and '"status": "completed"' in shown.stdout
+
+    out = tmp_path / "export"
+    for fmt in ("csv", "json", "parquet"):
+        ex = cli(home, "export", run_id, "--format", fmt, "--out", str(out / fmt))
+        assert ex.returncode == 0, ex.stderr
+    em = pd.read_csv(out / "csv" / "epoch_metrics.csv")
+    assert list(em["epoch"]) == [0, 1]
+    assert json.loads((out / "json" / "run.json").read_text())["id"] == run_id
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--epochs", "-5"], "epochs must be >= 1"),
+    (["--batch-size", "0"], "batch_size must be >= 1"),
+    (["--space", "resnet"], "space must be one of"),
+    (["--algorithm", "evolution"], "algorithm must be one of"),
+    (["--dataset", "imagenet"], "dataset must be one of"),
+    (["--dataset", "cifar10", "--data-root", "/nonexistent/dir"], "data_root"),
+    (["--batch-size", "4000"], "batch_size must be <="),
+])
+def test_bad_input_exits_2_with_the_field_and_leaves_no_run(home, args, words):
+    p = cli(home, "search", *TINY, *args)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert words in p.stderr
+    assert "Traceback" not in p.stderr
+    assert RunStore(home).list_runs().empty
+
+
+def test_missing_dataset_says_where_it_looked(home, tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    p = cli(home, "search", "--dataset", "cifar10", "--data-root", str(root))
+    assert p.returncode == 2
+    assert str(root) in p.stderr and "--download" in p.stderr
+    assert RunStore(home).list_runs().empty
+
+
+def test_unknown_run_is_a_clean_error(home):
+    p = cli(home, "show", "20990101-000000-dead")
+    assert p.returncode == 2 and "Traceback" not in p.stderr

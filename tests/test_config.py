@@ -1,0 +1,65 @@
+"""Config validation: every bad value gets a message naming the field, the value and the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from darts_engine import ConfigError, SearchConfig
+from darts_engine.config import field_help
+from darts_engine.data import check_config
+
+
+@pytest.mark.parametrize("changes, field, words", [
+    ({"epochs": -5}, "epochs", ">= 1"),
+    ({"batch_size": 0}, "batch_size", ">= 1"),
+    ({"space": "nope"}, "space", "darts"),
+    ({"algorithm": "magic"}, "algorithm", "bilevel-1st"),
+    ({"dataset": "imagenet-22k"}, "dataset", "digits"),
+    ({"lr": 0.0}, "lr", "> 0"),
+    ({"lr": float("nan")}, "lr", "finite"),
+    ({"train_portion": 1.0}, "train_portion", "<= 0.95"),
+    ({"device": "tpu"}, "device", "cuda:N"),
+    ({"init_channels": 5}, "init_channels", "even"),
+    ({"lr_min": 1.0}, "lr_min", "<= lr"),
+])
+def test_bad_values_name_the_field(changes, field, words):
+    with pytest.raises(ConfigError) as e:
+        SearchConfig(**changes)
+    assert e.value.field == field
+    assert field in str(e.value) and words in str(e.value)
+
+
+def test_strings_are_coerced_with_field_names():
+    cfg = SearchConfig.from_dict({"epochs": "3", "augment": "yes", "lr": "0.1"})
+    assert (cfg.epochs, cfg.augment, cfg.lr) == (3, True, 0.1)
+    with pytest.raises(ConfigError, match="epochs must be an int, got 'three'"):
+        SearchConfig.from_dict({"epochs": "three"})
+    with pytest.raises(ConfigError, match="unknown config field"):
+        SearchConfig.from_dict({"epoch": 3})
+
+
+def test_data_checks_need_no_files(tmp_path):
+    with pytest.raises(ConfigError, match="batch_size must be <= 898") as e:
+        check_config(SearchConfig(dataset="digits", batch_size=1000))
+    assert e.value.field == "batch_size"
+    with pytest.raises(ConfigError, match="data_root .* does not exist") as e:
+        check_config(SearchConfig(dataset="cifar10", data_root=str(tmp_path / "missing")))
+    assert e.value.field == "data_root"
+
+
+def test_toml_and_json_round_trip(tmp_path):
+    cfg = SearchConfig(space="nb201", epochs=7, arch_lr=0.01)
+    p = tmp_path / "run.json"
+    import json
+
+    p.write_text(json.dumps(cfg.to_dict()))
+    assert SearchConfig.from_file(p) == cfg
+    t = tmp_path / "run.toml"
+    t.write_text('space = "nb201"\nepochs = 7\narch_lr = 0.01\n')
+    assert SearchConfig.from_file(t) == cfg
+
+
+def test_every_field_has_help_and_a_group():
+    for name, meta in field_help().items():
+        assert meta["help"], name
+        assert meta["group"], name
