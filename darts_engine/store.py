@@ -1,0 +1,713 @@
+"""The durable run store: one SQLite file with every run's config, metrics, α, logs and alerts.
+
+Layout: `home/dartboard.db` (this module) and one folder `home/<run_id>/` per run for its
+checkpoints (see checkpoint.py). The search thread writes through a `Recorder`; the dashboard's
+reader threads get copies (DataFrames, NumPy arrays, dicts) and never see a connection.
+
+Concurrency: the journal is WAL, so readers never block the writer and only ever see committed
+transactions. An epoch (metrics + α of every cell + extras + the run's summary) is one
+transaction, so no reader sees half an epoch. Each thread has its own connection; writes from
+this process queue on one lock per database file, and another process (the CLI) waits on
+SQLite's busy timeout, which is why every transaction is short.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .events import (
+    AlertRecord,
+    EpochRecord,
+    Event,
+    LogRecord,
+    RunFinished,
+    RunStarted,
+    StepRecord,
+)
+
+APPLICATION_ID = 0x44415254  # b"DART": PRAGMA application_id marks the file as ours
+SCHEMA_VERSION = 1           # PRAGMA user_version
+DB_NAME = "dartboard.db"
+BUSY_TIMEOUT_S = 10.0
+ACTIVE = ("queued", "running", "paused", "stopping")       # someone should be writing the run
+FINAL = ("completed", "stopped", "failed", "interrupted")
+STATUSES = ACTIVE + FINAL
+EXPORT_FORMATS = ("csv", "json", "parquet")
+_F32 = np.dtype("<f4")  # α and extras blobs: float32 little-endian, C order
+_RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# --- SQL: the only place that knows table and column names ----------------------------------
+# Metric columns are named like the record fields they come from (events.py).
+_STEP_COLS = ("step", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "arch_lr",
+              "step_time", "alpha_grad_norm", "weight_grad_norm")
+_EPOCH_COLS = ("epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
+               "epoch_time", "wall_time", "genotype")
+_SCHEMA = """
+CREATE TABLE runs (id TEXT PRIMARY KEY, name TEXT NOT NULL, config_json TEXT NOT NULL,
+    status TEXT NOT NULL, created_at REAL NOT NULL, started_at REAL, finished_at REAL,
+    updated_at REAL NOT NULL, error TEXT NOT NULL DEFAULT '', device TEXT NOT NULL DEFAULT '',
+    n_params INTEGER, steps_per_epoch INTEGER, epochs_done INTEGER NOT NULL DEFAULT 0,
+    best_val_acc REAL, last_val_acc REAL, genotype TEXT NOT NULL DEFAULT '',
+    ops_json TEXT NOT NULL DEFAULT '[]', edges_json TEXT NOT NULL DEFAULT '{}', pid INTEGER);
+CREATE INDEX runs_created ON runs (created_at);
+CREATE TABLE step_metrics (run_id TEXT NOT NULL, step INTEGER NOT NULL, epoch INTEGER NOT NULL,
+    train_loss REAL, train_acc REAL, val_loss REAL, val_acc REAL, lr REAL, arch_lr REAL,
+    step_time REAL, alpha_grad_norm REAL, weight_grad_norm REAL, PRIMARY KEY (run_id, step));
+CREATE INDEX step_metrics_epoch ON step_metrics (run_id, epoch);
+CREATE TABLE epoch_metrics (run_id TEXT NOT NULL, epoch INTEGER NOT NULL, step INTEGER NOT NULL,
+    train_loss REAL, train_acc REAL, val_loss REAL, val_acc REAL, lr REAL, epoch_time REAL,
+    wall_time REAL, genotype TEXT NOT NULL, indicators_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, epoch));
+CREATE TABLE alphas (run_id TEXT NOT NULL, epoch INTEGER NOT NULL, step INTEGER NOT NULL,
+    source TEXT NOT NULL, cell TEXT NOT NULL, rows INTEGER NOT NULL, cols INTEGER NOT NULL,
+    data BLOB NOT NULL, PRIMARY KEY (run_id, source, cell, epoch, step));
+CREATE INDEX alphas_latest ON alphas (run_id, cell, step);
+CREATE TABLE extras (run_id TEXT NOT NULL, epoch INTEGER NOT NULL, name TEXT NOT NULL,
+    shape_json TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run_id, name, epoch));
+CREATE TABLE logs (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, ts REAL NOT NULL,
+    level TEXT NOT NULL, epoch INTEGER NOT NULL, message TEXT NOT NULL);
+CREATE INDEX logs_run ON logs (run_id, id);
+CREATE TABLE alerts (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, epoch INTEGER NOT NULL,
+    rule TEXT NOT NULL, message TEXT NOT NULL, action TEXT NOT NULL, ts REAL NOT NULL);
+CREATE INDEX alerts_run ON alerts (run_id, epoch)
+"""
+_EPOCH_TABLES = ("step_metrics", "epoch_metrics", "alphas", "extras")  # rows a resume redoes
+_DELETE_RUN = [f"DELETE FROM {t} WHERE run_id = ?" for t in (*_EPOCH_TABLES, "logs", "alerts")]
+_DELETE_FROM_EPOCH = [f"DELETE FROM {t} WHERE run_id = ? AND epoch >= ?" for t in _EPOCH_TABLES]
+_DELETE_RUN_ROW = "DELETE FROM runs WHERE id = ?"
+_RENAME = "UPDATE runs SET name = ? WHERE id = ?"
+_INSERT_RUN = ("INSERT INTO runs (id, name, config_json, status, created_at, updated_at, pid) "
+               "VALUES (:id, :name, :config, :status, :now, :now, :pid)")
+_INSERT_STEP = (f"INSERT OR REPLACE INTO step_metrics (run_id, {', '.join(_STEP_COLS)}) "
+                f"VALUES (?{', ?' * len(_STEP_COLS)})")
+_INSERT_EPOCH = (f"INSERT OR REPLACE INTO epoch_metrics (run_id, {', '.join(_EPOCH_COLS)}, "
+                 f"indicators_json) VALUES (?, ?{', ?' * len(_EPOCH_COLS)})")
+_INSERT_ALPHA = "INSERT OR REPLACE INTO alphas VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_EXTRA = "INSERT OR REPLACE INTO extras VALUES (?, ?, ?, ?, ?)"
+_INSERT_LOG = "INSERT INTO logs (run_id, ts, level, epoch, message) VALUES (?, ?, ?, ?, ?)"
+_INSERT_ALERT = ("INSERT INTO alerts (run_id, epoch, rule, message, action, ts) "
+                 "VALUES (?, ?, ?, ?, ?, ?)")
+_TOUCH = "UPDATE runs SET updated_at = ? WHERE id = ?"
+_STARTED = """UPDATE runs SET status = 'running', started_at = :now, finished_at = NULL,
+    error = '', config_json = :config, device = :device, n_params = :n_params,
+    steps_per_epoch = :spe, ops_json = :ops, edges_json = :edges, pid = :pid WHERE id = :id"""
+_SUMMARY = """UPDATE runs SET epochs_done = :done,
+    best_val_acc = (SELECT MAX(val_acc) FROM epoch_metrics WHERE run_id = :id),
+    last_val_acc = (SELECT val_acc FROM epoch_metrics WHERE run_id = :id
+                    ORDER BY epoch DESC LIMIT 1),
+    genotype = COALESCE((SELECT genotype FROM epoch_metrics WHERE run_id = :id
+                         ORDER BY epoch DESC LIMIT 1), '') WHERE id = :id"""
+_FINISHED = """UPDATE runs SET status = :status, finished_at = :now, error = :error,
+    epochs_done = :done, genotype = CASE WHEN :genotype = '' THEN genotype ELSE :genotype END
+    WHERE id = :id"""
+# "paused"/"stopping" are requests to a live writer: they must not overwrite the final status
+# of a run that finished in the meantime.
+_SET_STATUS = f"""UPDATE runs SET status = :status, error = :error,
+    finished_at = CASE WHEN :final THEN COALESCE(finished_at, :now) END
+    WHERE id = :id AND (:status NOT IN ('paused', 'stopping') OR status IN {ACTIVE})"""
+_INTERRUPT = f"""UPDATE runs SET status = 'interrupted', finished_at = updated_at,
+    error = CASE WHEN error = '' THEN :why ELSE error END
+    WHERE id = :id AND pid IS :pid AND status IN {ACTIVE}"""
+_SELECT_RUN = "SELECT * FROM runs WHERE id = ?"
+_SELECT_ACTIVE = f"SELECT id, pid FROM runs WHERE status IN {ACTIVE}"
+_LIST_RUNS = """SELECT id, name, status, config_json, epochs_done, best_val_acc, created_at,
+    started_at, finished_at, updated_at, error FROM runs ORDER BY created_at DESC, id DESC"""
+_VERSION = """SELECT status, epochs_done,
+    (SELECT MAX(step) FROM step_metrics WHERE run_id = :id), updated_at FROM runs WHERE id = :id"""
+_STEPS = f"SELECT {', '.join(_STEP_COLS)} FROM step_metrics WHERE run_id = :id ORDER BY step"
+# Every k-th row counted back from the last, k = ceil(n / m): at most m rows, the last one kept.
+_STEPS_STRIDED = f"""WITH s AS (SELECT *, ROW_NUMBER() OVER (ORDER BY step) - 1 AS i,
+    COUNT(*) OVER () AS n FROM step_metrics WHERE run_id = :id)
+    SELECT {', '.join(_STEP_COLS)} FROM s WHERE (n - 1 - i) % ((n + :m - 1) / :m) = 0
+    ORDER BY step"""
+_EPOCHS = (f"SELECT {', '.join(_EPOCH_COLS)}, indicators_json FROM epoch_metrics "
+           "WHERE run_id = :id ORDER BY epoch")
+_ALPHA_HISTORY = """SELECT epoch, step, rows, cols, data FROM alphas
+    WHERE run_id = ? AND source = ? AND cell = ? ORDER BY epoch, step"""
+# SQLite takes bare columns next to MAX() from the row holding the maximum; on a tie of steps
+# the epoch record wins.
+_LATEST_ALPHAS = """SELECT cell, rows, cols, data, MAX(2 * step + (source = 'epoch')) FROM alphas
+    WHERE run_id = ? GROUP BY cell"""
+_ALL_ALPHAS = """SELECT epoch, step, source, cell, rows, cols, data FROM alphas
+    WHERE run_id = ? ORDER BY source, cell, epoch, step"""
+_EXTRAS = """SELECT epoch, shape_json, data FROM extras WHERE run_id = ? AND name = ?
+    ORDER BY epoch"""
+_LOGS = """SELECT ts, level, epoch, message FROM (SELECT * FROM logs WHERE run_id = ?
+    ORDER BY id DESC LIMIT ?) ORDER BY id"""
+_ALERTS = "SELECT epoch, rule, message, action, ts FROM alerts WHERE run_id = ? ORDER BY id"
+_GENOTYPES = "SELECT epoch, genotype FROM epoch_metrics WHERE run_id = ? ORDER BY epoch"
+
+_LIST_COLUMNS = ["id", "name", "status", "space", "algorithm", "dataset", "epochs", "epochs_done",
+                 "best_val_acc", "created_at", "started_at", "finished_at", "duration_s", "error"]
+_STEP_FLOATS = _STEP_COLS[2:]
+_EPOCH_FLOATS = _EPOCH_COLS[2:-1]
+
+
+class StoreError(RuntimeError):
+    """The store cannot do what was asked; the message says why and what to do."""
+
+
+class RunNotFound(StoreError, KeyError):
+    """No run with that id (it may have been deleted)."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0])
+
+
+def default_home() -> Path:
+    """The store folder: $DARTBOARD_HOME, else ./runs."""
+    return Path(os.environ.get("DARTBOARD_HOME") or "runs")
+
+
+def new_run_id(now: float | None = None) -> str:
+    """`YYYYMMDD-HHMMSS-xxxx` in UTC (sorts by creation time; local time would jump at DST)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that can be weakly referenced, so `RunStore.close` can find every thread's."""
+
+
+_WRITE_LOCKS: dict[Path, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.Lock:
+    # One per file for the whole process: two RunStore objects on one file (the dashboard's and
+    # a worker's) then queue here instead of polling in SQLite's busy handler.
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(path, threading.Lock())
+
+
+def _refuse(path: Path, why: str) -> StoreError:
+    return StoreError(f"{path} {why}. DARTboard leaves it untouched: move it away or set "
+                      "DARTBOARD_HOME to another folder.")
+
+
+def _inspect(path: Path) -> None:
+    """Raise unless `path` is absent, empty, or a DARTboard database. Never writes to it."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as f:
+        header = f.read(100)
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise _refuse(path, "is not an SQLite database (or is corrupt)")
+    # Offset 68 holds application_id. Ours is written before WAL is switched on, so the file
+    # header always has it.
+    app_id = int.from_bytes(header[68:72], "big")
+    if app_id == APPLICATION_ID:
+        return
+    if app_id != 0:
+        raise _refuse(path, f"belongs to another application (application_id {app_id:#x})")
+    try:  # read-only: a read-write close could checkpoint a foreign WAL into the file
+        ro = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            n_objects = ro.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            ro.close()
+    except sqlite3.DatabaseError as e:
+        raise _refuse(path, f"cannot be read as a database ({e})") from e
+    if n_objects:
+        raise _refuse(path, "is an SQLite database of another application")
+
+
+def _init_schema(con: sqlite3.Connection, path: Path) -> None:
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        app_id = con.execute("PRAGMA application_id").fetchone()[0]
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if app_id == 0 and not con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            for statement in _SCHEMA.split(";"):
+                con.execute(statement)
+            con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif app_id != APPLICATION_ID:
+            raise _refuse(path, "is an SQLite database of another application")
+        elif version != SCHEMA_VERSION:
+            raise _refuse(path, f"has DARTboard schema version {version}; this version "
+                                f"reads {SCHEMA_VERSION}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        con.execute("PRAGMA journal_mode = WAL")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:  # kill(0, ...) would signal our own process group
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _writer_alive(run_id: str, pid: int | None, live_ids: set[str] | frozenset[str]) -> bool:
+    if pid == os.getpid():  # our own process: only the caller knows which runs it still runs
+        return run_id in live_ids
+    return pid is not None and _pid_alive(pid)  # (a recycled pid reads as alive; rare)
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars -> Python scalars (sqlite3 cannot bind np.float32)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _dumps(obj: Any, what: str) -> str:
+    try:
+        return json.dumps(obj, sort_keys=True, default=_plain)
+    except (TypeError, ValueError) as e:
+        raise StoreError(f"{what} must be JSON data (dicts, lists, numbers, strings): {e}") from e
+
+
+def _alpha_rows(run_id: str, epoch: int, step: int, source: str,
+                alphas: dict[str, np.ndarray]) -> list[tuple[Any, ...]]:
+    rows = []
+    for cell, a in alphas.items():
+        a = np.ascontiguousarray(a, dtype=_F32)  # (edges, ops)
+        if a.ndim != 2:
+            raise StoreError(f"α of cell {cell!r} must be 2-D (edges, ops), got shape {a.shape}")
+        rows.append((run_id, epoch, step, source, cell, a.shape[0], a.shape[1], a.tobytes()))
+    return rows
+
+
+def _stack(blobs: list[bytes], shapes: list[tuple[int, ...]], empty: tuple[int, ...],
+           what: str) -> np.ndarray:
+    """Blobs of one shape -> a fresh float32 array (T, *shape)."""
+    if not blobs:
+        return np.zeros((0, *empty), np.float32)
+    if len(set(shapes)) > 1:
+        raise StoreError(f"{what} changes shape over the run: {sorted(set(shapes))}")
+    flat = np.frombuffer(b"".join(blobs), dtype=_F32)
+    return flat.reshape(len(blobs), *shapes[0]).astype(np.float32)  # copy, native byte order
+
+
+def _inside(out_dir: str | Path, allowed_root: str | Path | None) -> Path:
+    """`out_dir` resolved (relative to `allowed_root` when given), refusing escapes from it."""
+    if allowed_root is None:
+        return Path(out_dir).expanduser().resolve()
+    root = Path(allowed_root).expanduser().resolve()
+    target = (root / out_dir).resolve()  # follows symlinks and "..", absolute paths win
+    if not target.is_relative_to(root):
+        raise StoreError(f"export folder {str(out_dir)!r} resolves to {target}, outside the "
+                         f"allowed folder {root}; choose a folder inside it")
+    return target
+
+
+def _atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
+    """Write via a temp file in the same folder: readers see the old file or the whole new one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+_WRITERS: dict[str, Callable[[pd.DataFrame, Path], Any]] = {
+    "csv": lambda df, p: df.to_csv(p, index=False),
+    "json": lambda df, p: df.to_json(p, orient="records", double_precision=15),
+    "parquet": lambda df, p: df.to_parquet(p, index=False),
+}
+
+
+class RunStore:
+    """All runs under one folder. Safe to share between threads; reads return copies."""
+
+    def __init__(self, home: str | Path) -> None:
+        self.home = Path(home).expanduser().resolve()
+        if self.home.exists() and not self.home.is_dir():
+            raise StoreError(f"{self.home} is a file, not a folder; set DARTBOARD_HOME to a folder")
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.path = self.home / DB_NAME
+        _inspect(self.path)
+        self._lock = _write_lock(self.path)
+        self._local = threading.local()
+        self._cons: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._cons_lock = threading.Lock()
+        try:
+            with self._lock:
+                _init_schema(self._con(), self.path)
+        except (sqlite3.DatabaseError, StoreError) as e:
+            self.close()
+            if isinstance(e, StoreError):
+                raise
+            raise _refuse(self.path, f"cannot be opened ({e})") from e
+
+    # --- connections and transactions ----------------------------------------------------
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                  check_same_thread=False, factory=_Connection)
+            # WAL + NORMAL: a power cut may lose the last commits but never corrupts the file.
+            con.execute("PRAGMA synchronous = NORMAL")
+            self._local.con = con
+            with self._cons_lock:
+                self._cons.add(con)
+        return con
+
+    def close(self) -> None:
+        """Close every thread's connection (call when no thread uses the store any more)."""
+        with self._cons_lock:
+            for con in list(self._cons):
+                con.close()
+            self._cons.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction. IMMEDIATE takes SQLite's write lock up front: a deferred
+        transaction that upgrades later can fail with SQLITE_BUSY without waiting."""
+        con = self._con()
+        with self._lock:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Reads inside see one consistent state of the database (used by export)."""
+        con = self._con()
+        con.execute("BEGIN")
+        try:
+            yield
+        finally:
+            con.execute("COMMIT")
+
+    def _frame(self, sql: str, params: Any, floats: tuple[str, ...] = ()) -> pd.DataFrame:
+        cur = self._con().execute(sql, params)
+        df = pd.DataFrame.from_records(cur.fetchall(), columns=[d[0] for d in cur.description])
+        # NaN is stored as NULL; an all-NULL column would come back as dtype object.
+        return df.astype({c: float for c in floats})
+
+    def _require(self, con: sqlite3.Connection, changed: int, run_id: str) -> None:
+        if changed == 0 and con.execute(_SELECT_RUN, (run_id,)).fetchone() is None:
+            raise RunNotFound(f"no run {run_id!r} in {self.path}; it may have been deleted")
+
+    # --- runs ----------------------------------------------------------------------------
+    def create_run(self, config: dict[str, Any], name: str = "", status: str = "queued") -> str:
+        """A new run row; its pid is this process, which is expected to run it."""
+        _check_status(status)
+        params = {"name": str(name), "config": _dumps(config, "config"), "status": status,
+                  "now": time.time(), "pid": os.getpid()}
+        with self._tx() as con:
+            run_id = new_run_id(params["now"])
+            while con.execute(_SELECT_RUN, (run_id,)).fetchone():
+                run_id = new_run_id(params["now"])
+            con.execute(_INSERT_RUN, {**params, "id": run_id})
+        return run_id
+
+    def run_dir(self, run_id: str) -> Path:
+        """The run's folder for checkpoints, created on first use."""
+        if not _RUN_ID.fullmatch(run_id):
+            raise StoreError(f"{run_id!r} is not a run id (YYYYMMDD-HHMMSS-xxxx)")
+        folder = self.home / run_id
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def recorder(self, run_id: str) -> Recorder:
+        self.get_run(run_id)  # fail now, not at the first event
+        return Recorder(self, run_id)
+
+    def set_status(self, run_id: str, status: str, error: str = "") -> bool:
+        """Returns False when a paused/stopping request came after the run had finished."""
+        _check_status(status)
+        params = {"id": run_id, "status": status, "error": error, "now": time.time(),
+                  "final": status in FINAL}
+        with self._tx() as con:
+            changed = con.execute(_SET_STATUS, params).rowcount
+            self._require(con, changed, run_id)
+        return bool(changed)
+
+    def heartbeat(self, run_id: str) -> None:
+        with self._tx() as con:
+            self._require(con, con.execute(_TOUCH, (time.time(), run_id)).rowcount, run_id)
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        with self._tx() as con:
+            self._require(con, con.execute(_RENAME, (str(name), run_id)).rowcount, run_id)
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete the run's rows in every table, then its folder."""
+        with self._tx() as con:
+            for sql in _DELETE_RUN:
+                con.execute(sql, (run_id,))
+            self._require(con, con.execute(_DELETE_RUN_ROW, (run_id,)).rowcount, run_id)
+        folder = self.home / run_id
+        if _RUN_ID.fullmatch(run_id) and folder.is_dir():  # never a path built from other text
+            shutil.rmtree(folder)
+
+    def mark_interrupted(self, live_ids: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        """Active runs whose writer is gone become "interrupted". `live_ids`: the runs this
+        process is running (or has queued); this process's other runs count as gone."""
+        gone = [(run_id, pid) for run_id, pid in self._con().execute(_SELECT_ACTIVE).fetchall()
+                if not _writer_alive(run_id, pid, live_ids)]
+        marked = []  # the update re-checks status and pid: the run may have moved on meanwhile
+        with self._tx() as con:
+            for run_id, pid in gone:
+                why = f"the process that ran it (pid {pid}) is gone"
+                if con.execute(_INTERRUPT, {"id": run_id, "pid": pid, "why": why}).rowcount:
+                    marked.append(run_id)
+        return marked
+
+    # --- reads ---------------------------------------------------------------------------
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """The run row as a dict; config, ops and edges parsed. Times are Unix seconds."""
+        cur = self._con().execute(_SELECT_RUN, (run_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise RunNotFound(f"no run {run_id!r} in {self.path}; it may have been deleted")
+        run = dict(zip([d[0] for d in cur.description], row, strict=True))
+        for key in ("config", "ops", "edges"):
+            run[key] = json.loads(run.pop(f"{key}_json"))
+        return run
+
+    def list_runs(self) -> pd.DataFrame:
+        """One row per run, newest first. Times are Unix seconds; duration_s runs to the
+        finish or, while running, to the last heartbeat."""
+        floats = ("best_val_acc", "created_at", "started_at", "finished_at", "updated_at")
+        df = self._frame(_LIST_RUNS, (), floats)
+        configs = [json.loads(c) for c in df.pop("config_json")]
+        for key in ("space", "algorithm", "dataset", "epochs"):
+            df[key] = [c.get(key) for c in configs]
+        df["duration_s"] = df["finished_at"].fillna(df["updated_at"]) - df["started_at"]
+        return df[_LIST_COLUMNS]
+
+    def data_version(self, run_id: str) -> tuple[Any, ...]:
+        """Changes whenever the run gets rows or a new status: skip reloading while equal."""
+        row = self._con().execute(_VERSION, {"id": run_id}).fetchone()
+        if row is None:
+            raise RunNotFound(f"no run {run_id!r} in {self.path}; it may have been deleted")
+        return tuple(row)
+
+    def step_metrics(self, run_id: str, max_points: int | None = None) -> pd.DataFrame:
+        """Step rows by step; with max_points, evenly strided to at most that many rows,
+        always including the last."""
+        if max_points is None:
+            return self._frame(_STEPS, {"id": run_id}, _STEP_FLOATS)
+        if max_points < 1:
+            raise ValueError(f"max_points must be >= 1, got {max_points}")
+        return self._frame(_STEPS_STRIDED, {"id": run_id, "m": int(max_points)}, _STEP_FLOATS)
+
+    def epoch_metrics(self, run_id: str) -> pd.DataFrame:
+        """Epoch rows by epoch; indicators become columns named ind_<name>."""
+        df = self._frame(_EPOCHS, {"id": run_id}, _EPOCH_FLOATS)
+        ind = pd.DataFrame([json.loads(s) for s in df.pop("indicators_json")], index=df.index)
+        return pd.concat([df, ind.astype(float).add_prefix("ind_")], axis=1)
+
+    def alpha_history(self, run_id: str, cell: str,
+                      source: str = "epoch") -> tuple[pd.DataFrame, np.ndarray]:
+        """(index with epoch/step columns, raw α logits float32 (T, edges, ops))."""
+        if source not in ("epoch", "step"):
+            raise StoreError(f"α source must be 'epoch' or 'step', got {source!r}")
+        rows = self._con().execute(_ALPHA_HISTORY, (run_id, source, cell)).fetchall()
+        index = pd.DataFrame([r[:2] for r in rows], columns=["epoch", "step"], dtype="int64")
+        empty = (0, 0)
+        if not rows:
+            run = self.get_run(run_id)
+            empty = (len(run["edges"].get(cell, ())), len(run["ops"]))
+        alphas = _stack([r[4] for r in rows], [tuple(r[2:4]) for r in rows], empty,
+                        f"α of cell {cell!r}")
+        return index, alphas
+
+    def latest_alphas(self, run_id: str) -> dict[str, np.ndarray]:
+        """The most recent raw α of each cell type (step or epoch record, whichever is later)."""
+        rows = self._con().execute(_LATEST_ALPHAS, (run_id,)).fetchall()
+        return {cell: _stack([data], [(r, c)], (), cell)[0] for cell, r, c, data, _ in rows}
+
+    def extras_history(self, run_id: str, name: str) -> tuple[pd.DataFrame, np.ndarray]:
+        """(index with an epoch column, float32 array (T, *shape)) of one per-epoch array."""
+        rows = self._con().execute(_EXTRAS, (run_id, name)).fetchall()
+        index = pd.DataFrame([r[:1] for r in rows], columns=["epoch"], dtype="int64")
+        shapes = [tuple(json.loads(r[1])) for r in rows]
+        return index, _stack([r[2] for r in rows], shapes, (0,), f"extra {name!r}")
+
+    def logs(self, run_id: str, limit: int = 200) -> pd.DataFrame:
+        """The last `limit` log lines, oldest first."""
+        return self._frame(_LOGS, (run_id, int(limit)), ("ts",))
+
+    def alerts(self, run_id: str) -> pd.DataFrame:
+        return self._frame(_ALERTS, (run_id,), ("ts",))
+
+    def genotypes(self, run_id: str) -> pd.DataFrame:
+        return self._frame(_GENOTYPES, (run_id,))
+
+    def _alphas_long(self, run_id: str) -> pd.DataFrame:
+        """Every α value as one row: epoch, step, source, cell, edge, op, value."""
+        rows = self._con().execute(_ALL_ALPHAS, (run_id,)).fetchall()
+        shapes = [(row[4], row[5]) for row in rows]  # (edges, ops), flattened row-major
+        sizes = [e * o for e, o in shapes]
+        df = pd.DataFrame({k: np.repeat([row[i] for row in rows], sizes)
+                           for i, k in enumerate(("epoch", "step", "source", "cell"))})
+        none = [np.zeros(0, np.int64)]
+        df["edge"] = np.concatenate([np.repeat(np.arange(e), o) for e, o in shapes] or none)
+        df["op"] = np.concatenate([np.tile(np.arange(o), e) for e, o in shapes] or none)
+        df["value"] = np.frombuffer(b"".join(row[6] for row in rows), _F32).astype(np.float32)
+        return df
+
+    def export_run(self, run_id: str, fmt: str, out_dir: str | Path,
+                   allowed_root: str | Path | None = None) -> list[Path]:
+        """Write the run as files into out_dir: run.json, genotype.txt and one table per
+        epoch_metrics, step_metrics, alphas (long format), genotypes and alerts, as `fmt`.
+        With allowed_root, out_dir (relative to it) must stay inside it."""
+        if fmt not in EXPORT_FORMATS:
+            raise StoreError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, "
+                             f"got {fmt!r}")
+        out = _inside(out_dir, allowed_root)
+        with self._snapshot():
+            run = self.get_run(run_id)
+            tables = {"epoch_metrics": self.epoch_metrics(run_id),
+                      "step_metrics": self.step_metrics(run_id),
+                      "alphas": self._alphas_long(run_id), "genotypes": self.genotypes(run_id),
+                      "alerts": self.alerts(run_id)}
+        out.mkdir(parents=True, exist_ok=True)
+        _inside(out, allowed_root)  # again: the folder may have been swapped for a link
+        written = [_atomic_write(out / "run.json",
+                                 lambda p: p.write_text(json.dumps(run, indent=2) + "\n")),
+                   _atomic_write(out / "genotype.txt",
+                                 lambda p: p.write_text(run["genotype"] + "\n"))]
+        for name, df in tables.items():
+            written.append(_atomic_write(out / f"{name}.{fmt}",
+                                         lambda p, df=df: _WRITERS[fmt](df, p)))
+        return written
+
+
+def _check_status(status: str) -> None:
+    if status not in STATUSES:
+        raise StoreError(f"unknown run status {status!r}; use one of {', '.join(STATUSES)}")
+
+
+class Recorder:
+    """Writes one run's events into the store. Used by the one thread running that search.
+
+    Step rows and step-α are buffered and written together every FLUSH_S seconds or FLUSH_ROWS
+    rows (a commit per step would cost more than the step on small models); an epoch writes
+    them first, inside its own transaction.
+    """
+
+    FLUSH_S = 0.5
+    FLUSH_ROWS = 50
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self._steps: list[tuple[Any, ...]] = []
+        self._alphas: list[tuple[Any, ...]] = []
+        self._flushed_at = time.monotonic()
+
+    def __call__(self, event: Event) -> None:
+        match event:
+            case StepRecord():
+                self._step(event)
+            case EpochRecord():
+                self._epoch(event)
+            case RunStarted():
+                self._started(event)
+            case LogRecord():
+                with self._tx() as con:
+                    con.execute(_INSERT_LOG, (self.run_id, time.time(), event.level,
+                                              event.epoch, event.message))
+            case AlertRecord():
+                with self._tx() as con:
+                    con.execute(_INSERT_ALERT, (self.run_id, event.epoch, event.rule,
+                                                event.message, event.action, time.time()))
+            case RunFinished():
+                self._finished(event)
+            case _:
+                raise TypeError(f"not a run event: {type(event).__name__}")
+
+    def flush(self) -> None:
+        """Write buffered step rows now."""
+        if self._steps or self._alphas:
+            with self._tx(flush=True):
+                pass
+
+    def close(self) -> None:
+        self.flush()
+
+    @contextmanager
+    def _tx(self, flush: bool = False) -> Iterator[sqlite3.Connection]:
+        """A store transaction that heartbeats the run (failing if it was deleted) and, with
+        `flush`, writes the buffered steps first. The buffer is emptied up front: a failed
+        write fails the run, so there is nothing to retry."""
+        steps, alphas = (self._steps, self._alphas) if flush else ([], [])
+        if flush:
+            self._steps, self._alphas, self._flushed_at = [], [], time.monotonic()
+        with self.store._tx() as con:
+            changed = con.execute(_TOUCH, (time.time(), self.run_id)).rowcount
+            self.store._require(con, changed, self.run_id)
+            con.executemany(_INSERT_STEP, steps)
+            con.executemany(_INSERT_ALPHA, alphas)
+            yield con
+
+    def _step(self, ev: StepRecord) -> None:
+        self._steps.append((self.run_id, *(_plain(getattr(ev, c)) for c in _STEP_COLS)))
+        if ev.alphas:
+            self._alphas += _alpha_rows(self.run_id, ev.epoch, ev.step, "step", ev.alphas)
+        if (len(self._steps) >= self.FLUSH_ROWS
+                or time.monotonic() - self._flushed_at >= self.FLUSH_S):
+            self.flush()
+
+    def _epoch(self, ev: EpochRecord) -> None:
+        row = (self.run_id, *(_plain(getattr(ev, c)) for c in _EPOCH_COLS),
+               _dumps(ev.indicators, "indicators"))
+        extras = []
+        for name, value in ev.extras.items():
+            a = np.ascontiguousarray(value, dtype=_F32)
+            extras.append((self.run_id, ev.epoch, name, json.dumps(a.shape), a.tobytes()))
+        with self._tx(flush=True) as con:
+            con.execute(_INSERT_EPOCH, row)
+            con.executemany(_INSERT_ALPHA, _alpha_rows(self.run_id, ev.epoch, ev.step, "epoch",
+                                                       ev.alphas))
+            con.executemany(_INSERT_EXTRA, extras)
+            con.execute(_SUMMARY, {"id": self.run_id, "done": ev.epoch + 1})
+
+    def _started(self, ev: RunStarted) -> None:
+        """Also drops rows from start_epoch on: a resumed run redoes those epochs."""
+        params = {"id": self.run_id, "now": time.time(), "config": _dumps(ev.config, "config"),
+                  "device": ev.device, "n_params": ev.n_params, "spe": ev.steps_per_epoch,
+                  "ops": json.dumps(list(ev.ops)),
+                  "edges": json.dumps({k: list(v) for k, v in ev.edges.items()}),
+                  "pid": os.getpid()}
+        self._steps, self._alphas = [], []
+        with self._tx() as con:
+            for sql in _DELETE_FROM_EPOCH:
+                con.execute(sql, (self.run_id, ev.start_epoch))
+            con.execute(_STARTED, params)
+            con.execute(_SUMMARY, {"id": self.run_id, "done": ev.start_epoch})
+
+    def _finished(self, ev: RunFinished) -> None:
+        _check_status(ev.status)
+        with self._tx(flush=True) as con:
+            con.execute(_FINISHED, {"id": self.run_id, "status": ev.status, "now": time.time(),
+                                    "error": ev.error, "done": ev.epochs_done,
+                                    "genotype": ev.genotype})
