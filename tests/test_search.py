@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from darts_engine import ALGORITHMS, SPACES, SearchControl, parse_genotype, search
 from darts_engine.events import EpochRecord, RunFinished, RunStarted, StepRecord
@@ -117,11 +118,19 @@ def test_pause_and_resume_mid_epoch():
 
 
 def test_nan_loss_fails_the_run_with_a_reason():
-    result = search(tiny(lr=10.0, grad_clip=0.0, weight_decay=0.0, epochs=3, init_channels=8))
-    if result.status == "completed":
-        pytest.skip("this seed did not diverge")
+    import math
+
+    from darts_engine import build_search
+
+    cfg = tiny(epochs=2)
+    setup = build_search(cfg)
+    with torch.no_grad():  # a corrupted weight makes every loss NaN from the first step
+        setup.model.classifier.weight[0, 0] = math.nan
+    events = []
+    result = search(cfg, events.append, setup=setup)
     assert result.status == "failed"
-    assert "loss became" in result.error
+    assert "loss became nan" in result.error and "epoch 0" in result.error
+    assert isinstance(events[-1], RunFinished) and events[-1].status == "failed"
 
 
 def test_digits_default_arch_lr_is_scaled_for_small_data():
