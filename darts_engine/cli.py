@@ -23,6 +23,9 @@ from .search import SearchResult, build_search, search
 from .store import RunStore, StoreError, default_home
 
 
+RESUMABLE = ("interrupted", "stopped", "failed")
+
+
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("search configuration (defaults: DARTS' CIFAR-10 search)")
     for name, meta in field_help().items():
@@ -128,9 +131,13 @@ def cmd_search(args: argparse.Namespace, store: RunStore) -> int:
 
 
 def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
+    store.mark_interrupted()  # a run whose process died (kill -9, power cut) becomes resumable
     run = store.get_run(args.run)
-    if run["status"] in ("completed",):
-        raise ConfigError(f"run {args.run} is already completed; nothing to resume", field="run")
+    if run["status"] not in RESUMABLE:
+        hint = ("it is still running in another process" if run["status"] in ("running", "paused")
+                else "nothing to resume")
+        raise ConfigError(f"run {args.run} is {run['status']}: {hint}. Only "
+                          f"{', '.join(RESUMABLE)} runs can be resumed", field="run")
     cfg = SearchConfig.from_dict(run["config"])
     return _run(store, args.run, cfg, args, setup=None, resume=True)
 
