@@ -27,7 +27,8 @@ from .registries import ALGORITHMS
 from .supernet import Supernet
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-MixingFn = Callable[[Supernet], dict[str, torch.Tensor] | None]
+# (model, training batch) -> mixing weights for the w step (MS-DARTS evaluates the batch)
+MixingFn = Callable[[Supernet, Batch], dict[str, torch.Tensor] | None]
 
 
 @dataclass
@@ -93,7 +94,7 @@ def weight_step(ctx: StepContext, batch: Batch) -> tuple[torch.Tensor, torch.Ten
     """Zero w grads, forward, backward into w only, clip, SGD step. Returns loss, acc, grad norm."""
     weights = list(ctx.model.weight_parameters())
     ctx.w_opt.zero_grad(set_to_none=True)
-    mixing = ctx.w_step_mixing(ctx.model) if ctx.w_step_mixing else None
+    mixing = ctx.w_step_mixing(ctx.model, batch) if ctx.w_step_mixing else None
     loss, logits = forward_loss(ctx.model, batch, mixing)
     loss.backward(inputs=weights)
     norm = _clip(weights, ctx.grad_clip)
@@ -134,8 +135,8 @@ def unrolled_alpha_grads(ctx: StepContext, train: Batch, held: Batch, fd_scale: 
     Returns (α grads, validation loss at w', validation logits at w').
     """
     model = ctx.model
-    names, weights = zip(*[(n, p) for n, p in model.named_parameters()
-                           if not n.startswith("alphas.")])
+    trainable = {id(p) for p in model.weight_parameters()}  # not α / β, nothing frozen
+    names, weights = zip(*[(n, p) for n, p in model.named_parameters() if id(p) in trainable])
     alphas = model.arch_parameters()
     buffers = {n: b.clone() for n, b in model.named_buffers()}
     group = ctx.w_opt.param_groups[0]

@@ -110,6 +110,68 @@ class SearchConfig:
     log_every: int = _f(1, "Report step metrics every N steps.", lo=1, hi=1_000_000,
                         group="runtime")
     name: str = _f("", "A label for the run (free text).", group="runtime")
+    # --- collapse indicators and alerts (indicators.py) ---
+    hessian_every: int = _f(0, "Compute λmax, the top eigenvalue of the validation-loss Hessian "
+                            "in α (RobustDARTS), every N epochs (0 = off). Costs about 30-60 "
+                            "extra backward passes each time.", lo=0, hi=10_000,
+                            group="indicators")
+    hessian_batches: int = _f(1, "Fixed held-out batches λmax is measured on (the same ones "
+                              "every time, so the curve is not noise).", lo=1, hi=64,
+                              group="indicators")
+    gap_every: int = _f(0, "Measure the discretisation gap (supernet minus derived-cell "
+                        "validation accuracy, inherited weights) every N epochs and at the end "
+                        "(0 = off).", lo=0, hi=10_000, group="indicators")
+    gap_bn_batches: int = _f(20, "Training batches used to recompute BN statistics of the "
+                             "derived cell before measuring the gap.", lo=1, hi=1000,
+                             group="indicators")
+    alert_action: str = _f("alert", "What a fired alert does: 'alert' only records it; 'stop' "
+                           "ends the run and keeps the genotype from before the alert.",
+                           group="indicators")
+    alert_skip_count: int = _f(2, "DARTS+ alert: at least this many skip_connect in the derived "
+                               "normal cell (NB201: the cell); 0 = off.", lo=0, hi=14,
+                               group="indicators")
+    stable_epochs: int = _f(10, "DARTS+ alert: the ranking of learnable ops on every edge has "
+                            "not changed for this many epochs; 0 = off.", lo=0, hi=10_000,
+                            group="indicators")
+    alert_es_factor: float = _f(1.3, "DARTS-ES alert (needs hessian_every > 0): the local "
+                                "average of λmax grew by more than this factor within 8 "
+                                "epochs; 0 = off.", lo=0.0, hi=100.0, group="indicators")
+    alert_pf_mass: float = _f(0.0, "Alert when the parameter-free softmax mass of any cell type "
+                              "exceeds this; 0 = off.", lo=0.0, hi=1.0, group="indicators")
+    # --- method variants (methods.py / pcdarts.py / smoothing.py / lfr.py) ---
+    method: str = _f("darts", "DARTS variant around the update rule: what it changes in the "
+                     "supernet (PC-DARTS), in the weight step's mixing weights (SDARTS-RS, "
+                     "MS-DARTS) or in the loop (LFR-DARTS). Combines with any algorithm.",
+                     choices="method", group="method")
+    relaxation: str = _f("softmax", "How each edge's α become mixing weights; the genotype is "
+                         "derived under the same relaxation. Combines with any method.",
+                         choices="relaxation", group="method")
+    pc_k: int = _f(4, "PC-DARTS: the ops see 1/K of the channels (paper: 4 on CIFAR, 2 on "
+                   "ImageNet); init_channels must be a multiple of K.", lo=1, hi=64,
+                   group="method")
+    perturb_eps: float = _f(0.0, "SDARTS-RS / MS-DARTS: final radius ε of the perturbation of "
+                            "the mixing weights (softmax space), ramped linearly from ε/10 over "
+                            "the epochs. 0 = the method's coded default (SDARTS-RS 0.3, MS-DARTS "
+                            "0.25).", lo=0.0, hi=1.0, group="method")
+    ms_samples: int = _f(3, "MS-DARTS: perturbed samples N per mean-shift iteration (code "
+                         "default 3; each costs one extra forward pass).", lo=1, hi=64,
+                         group="method")
+    ms_iters: int = _f(2, "MS-DARTS: mean-shift iterations T per weight step (code default 2).",
+                       lo=1, hi=64, group="method")
+    ms_bandwidth: float = _f(1.0, "MS-DARTS: Gaussian kernel bandwidth h. Constant 1.0 as in "
+                             "the code we read; the paper's bandwidth schedule and its "
+                             "selection study could NOT be verified (ALGORITHMS.md §6.2).",
+                             lo=0.0, hi=100.0, lo_open=True, group="method")
+    lfr_stages: int = _f(3, "LFR-DARTS (approximation): depth stages searched shallow to deep, "
+                         "each deriving and freezing its cells (3 = one per resolution stage; "
+                         "fewer group the deeper resolutions). epochs are split evenly; "
+                         "warmup_epochs applies at the start of every stage.", lo=1, hi=3,
+                         group="method")
+    # --- performance (fastcell.py) ---
+    impl: str = _f("fast", "Supernet forward: 'fast' runs all edges leaving a node as one "
+                   "batched call per op (same math, same parameters, 3-4x faster on a CPU); "
+                   "'plain' runs every op of every edge on its own (the readable reference).",
+                   group="runtime")
 
     def __post_init__(self) -> None:
         validate(self)
@@ -236,8 +298,14 @@ def validate(cfg: SearchConfig) -> None:
     if len(cfg.name) > 200:
         raise ConfigError(f"name must be at most 200 characters, got {len(cfg.name)}",
                           field="name")
+    if cfg.alert_action not in ("alert", "stop"):
+        raise ConfigError(f"alert_action must be 'alert' or 'stop', got {cfg.alert_action!r}",
+                          field="alert_action")
+    if cfg.impl not in ("fast", "plain"):
+        raise ConfigError(f"impl must be 'fast' or 'plain', got {cfg.impl!r}", field="impl")
     space = registries.SPACES.get(cfg.space)
     space.check_config(cfg)
+    registries.METHODS.get(cfg.method).check_config(cfg)
 
 
 def resolve_arch_lr(cfg: SearchConfig, steps_per_epoch: int) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +28,7 @@ NB201_NODES = 3  # node i sums nodes 0..i-1 -> 1+2+3 = 6 edges
 NB201_EDGES = 6
 
 Edge = tuple[str, int]  # (op name, input index j)
+Normalise = Callable[[np.ndarray], np.ndarray]  # raw α -> mixing weights, per row
 
 
 def softmax(a: np.ndarray) -> np.ndarray:
@@ -128,10 +129,10 @@ def _node_rows() -> Iterator[tuple[int, int]]:
 
 
 def _derive_darts(alphas: Mapping[str, ArrayLike], edge_weights: Mapping[str, ArrayLike] | None,
-                  ops: tuple[str, ...]) -> DartsGenotype:
+                  ops: tuple[str, ...], normalise: Normalise) -> DartsGenotype:
     cells = {}
     for cell in ("normal", "reduce"):
-        w = softmax(_array(alphas, cell, (DARTS_EDGES, len(ops)), "alphas"))  # (14, ops)
+        w = normalise(_array(alphas, cell, (DARTS_EDGES, len(ops)), "alphas"))  # (14, ops)
         if edge_weights is not None:  # PC-DARTS: softmax of β over each node's incoming edges
             beta = _array(edge_weights, cell, (DARTS_EDGES,), "edge_weights")  # (14,)
             w *= np.concatenate([softmax(beta[a:b]) for a, b in _node_rows()])[:, None]
@@ -149,8 +150,8 @@ def _derive_darts(alphas: Mapping[str, ArrayLike], edge_weights: Mapping[str, Ar
 
 
 def _derive_nb201(alphas: Mapping[str, ArrayLike], edge_weights: Mapping[str, ArrayLike] | None,
-                  ops: tuple[str, ...]) -> NB201Genotype:
-    w = softmax(_array(alphas, "cell", (NB201_EDGES, len(ops)), "alphas"))  # (6, ops)
+                  ops: tuple[str, ...], normalise: Normalise) -> NB201Genotype:
+    w = normalise(_array(alphas, "cell", (NB201_EDGES, len(ops)), "alphas"))  # (6, ops)
     if edge_weights is not None:  # checked only: a per-edge factor cannot move a per-edge argmax
         _array(edge_weights, "cell", (NB201_EDGES,), "edge_weights")
     picks = iter(ops[k] for k in w.argmax(axis=1))  # `none` included (§2.4)
@@ -160,12 +161,14 @@ def _derive_nb201(alphas: Mapping[str, ArrayLike], edge_weights: Mapping[str, Ar
 
 def derive_genotype(space: str, alphas: Mapping[str, ArrayLike], *,
                     edge_weights: Mapping[str, ArrayLike] | None = None,
-                    ops: Sequence[str] | None = None) -> Genotype:
-    """Discretise RAW α (cell type -> [edges, ops]; softmax is applied here) into a genotype.
+                    ops: Sequence[str] | None = None,
+                    normalise: Normalise | None = None) -> Genotype:
+    """Discretise RAW α (cell type -> [edges, ops]; the relaxation is applied here).
 
     `space`: "darts" or a RobustDARTS "s1".."s4" (DARTS cell and rule, pass their `ops`), or
-    "nb201". `edge_weights`: raw PC-DARTS β (cell type -> [edges]). Pass NumPy arrays or
-    detached CPU tensors.
+    "nb201". `edge_weights`: raw PC-DARTS β (cell type -> [edges]). `normalise`: the per-edge
+    relaxation to compare ops and edges under (default softmax; relaxations.py has sparsemax).
+    Pass NumPy arrays or detached CPU tensors.
     """
     darts_like = space == "darts" or re.match(r"s\d", space) is not None
     if not darts_like and space != "nb201":
@@ -176,7 +179,7 @@ def derive_genotype(space: str, alphas: Mapping[str, ArrayLike], *,
     if len(set(ops)) != len(ops) or not set(ops) - {"none"}:
         raise ValueError(f"ops must be distinct and include an op other than 'none', got {ops}")
     derive = _derive_darts if darts_like else _derive_nb201
-    return derive(alphas, edge_weights, ops)
+    return derive(alphas, edge_weights, ops, normalise or softmax)
 
 
 _PIECE = r"\s*(\[[^\]]*\]|range\(\s*\d+\s*,\s*\d+\s*\))\s*"  # a list, or range(a, b) from logs

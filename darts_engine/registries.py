@@ -14,9 +14,11 @@ SPACES: Registry[Any] = Registry("space")
 ALGORITHMS: Registry[Any] = Registry("algorithm")
 DATASETS: Registry[Any] = Registry("dataset")
 INDICATORS: Registry[Any] = Registry("indicator")
+METHODS: Registry[Any] = Registry("method")
+RELAXATIONS: Registry[Any] = Registry("relaxation")
 
 _BY_NAME = {"space": SPACES, "algorithm": ALGORITHMS, "dataset": DATASETS,
-            "indicator": INDICATORS}
+            "indicator": INDICATORS, "method": METHODS, "relaxation": RELAXATIONS}
 
 
 def by_name(kind: str) -> Registry[Any]:

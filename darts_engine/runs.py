@@ -32,6 +32,15 @@ from .store import RunStore
 ACTIVE = ("queued", "running", "paused", "stopping")
 
 
+def warm_up() -> None:
+    """Pay the process's one-time import costs before the first launch (several seconds on a
+    small CPU): the first optimiser imports torch._dynamo, the digits dataset scikit-learn.
+    The dashboard calls this in a background thread at start-up, so that Start -> first
+    plotted point stays within seconds."""
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    import sklearn.datasets  # noqa: F401
+
+
 class Executor(Protocol):
     """Runs a job somewhere; `join` waits for everything submitted so far."""
 
@@ -214,6 +223,12 @@ class RunManager:
                 self._controls[run_id].pause()
                 self._status[run_id].state = "paused"
                 self.store.set_status(run_id, "paused")
+
+    def wait_paused(self, run_id: str, timeout: float = 30.0) -> bool:
+        """True once a paused run's loop is holding (its step in flight has finished)."""
+        with self._lock:
+            control = self._controls.get(run_id)
+        return control is not None and control.wait_held(timeout)
 
     def delete(self, run_id: str, timeout: float = 30.0) -> None:
         """Stop the run if it is live, wait for its thread to let go, then delete it."""

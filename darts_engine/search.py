@@ -27,7 +27,9 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import SearchConfig, resolve_arch_lr
 from .data import SearchData, load_search_data
 from .events import (NAN, EpochRecord, Event, LogRecord, RunFinished, RunStarted, StepRecord)
-from .registries import ALGORITHMS
+from .indicators import IndicatorTracker
+from .methods import MethodRun
+from .registries import ALGORITHMS, METHODS
 from .spaces import SearchSpace, get_space
 from .supernet import Supernet
 
@@ -50,6 +52,7 @@ class SearchControl:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._held = threading.Event()  # set while the loop is actually waiting in a pause
 
     def stop(self) -> None:
         self._stop.set()
@@ -69,10 +72,17 @@ class SearchControl:
     def paused(self) -> bool:
         return not self._running.is_set()
 
+    def wait_held(self, timeout: float) -> bool:
+        """Wait until the loop has reached the pause (the step in flight has finished)."""
+        return self._held.wait(timeout)
+
     def checkpoint(self) -> None:
         """Block while paused; raise StopSearch if a stop was requested."""
-        while not self._running.wait(0.1):
-            pass
+        if not self._running.is_set():
+            self._held.set()
+            while not self._running.wait(0.1):
+                pass
+            self._held.clear()
         if self._stop.is_set():
             raise StopSearch
 
@@ -118,6 +128,25 @@ class SearchSetup:
     model: Supernet
     ctx: StepContext
     device: torch.device
+    method: MethodRun                # the method variant's hooks for this run (methods.py)
+
+
+def make_optimisers(cfg: SearchConfig, model: Supernet) -> tuple[torch.optim.SGD,
+                                                                 torch.optim.Adam]:
+    """SGD on the trainable weights, Adam on the searched α (and β); cfg must be resolved."""
+    w_opt = torch.optim.SGD(model.weight_parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                            weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+    a_opt = torch.optim.Adam(model.arch_parameters(), lr=cfg.arch_lr,
+                             betas=(cfg.arch_beta1, cfg.arch_beta2),
+                             weight_decay=cfg.arch_weight_decay)
+    return w_opt, a_opt
+
+
+def current_genotype(s: SearchSetup, alphas: dict[str, np.ndarray] | None = None) -> str:
+    """The genotype of the model as it is: its α (and PC-DARTS β), under the run's relaxation."""
+    alphas = alphas_numpy(s.model) if alphas is None else alphas
+    betas = {t: b.detach().float().cpu().numpy() for t, b in s.model.betas.items()}
+    return str(s.space.derive(alphas, betas or None, s.cfg.relaxation))
 
 
 def build_search(cfg: SearchConfig, data: SearchData | None = None) -> SearchSetup:
@@ -130,17 +159,16 @@ def build_search(cfg: SearchConfig, data: SearchData | None = None) -> SearchSet
     algorithm: Algorithm = ALGORITHMS.get(cfg.algorithm)
     cfg = cfg.replace(cells=cfg.cells or space.default_cells,
                       arch_lr=resolve_arch_lr(cfg, data.train.steps_per_epoch))
+    method = METHODS.get(cfg.method).start(cfg)
     with _BUILD_LOCK:  # same seed -> same weights whatever other runs do meanwhile
         torch.manual_seed(cfg.seed)
-        model = space.build(cfg.init_channels, cfg.cells, data.shape, cfg.seed)
+        model = space.build(cfg.init_channels, cfg.cells, data.shape, cfg.seed,
+                            relaxation=cfg.relaxation, impl=cfg.impl, **method.model_options())
     model.to(device)
-    w_opt = torch.optim.SGD(model.weight_parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                            weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
-    a_opt = torch.optim.Adam(model.arch_parameters(), lr=cfg.arch_lr,
-                             betas=(cfg.arch_beta1, cfg.arch_beta2),
-                             weight_decay=cfg.arch_weight_decay)
-    ctx = StepContext(model, w_opt, a_opt, cfg.lr, cfg.grad_clip)
-    return SearchSetup(cfg, space, algorithm, data, model, ctx, device)
+    ctx = StepContext(model, *make_optimisers(cfg, model), cfg.lr, cfg.grad_clip)
+    setup = SearchSetup(cfg, space, algorithm, data, model, ctx, device, method)
+    method.attach(setup)
+    return setup
 
 
 @torch.no_grad()
@@ -174,6 +202,7 @@ def _checkpoint_state(s: SearchSetup, next_epoch: int, step: int, wall: float,
         "version": 1, "next_epoch": next_epoch, "step": step, "wall_time": wall,
         "config": s.cfg.to_dict(), "model": s.model.state_dict(),
         "w_opt": s.ctx.w_opt.state_dict(), "a_opt": s.ctx.a_opt.state_dict(),
+        "method": s.method.state_dict(),
         "torch_rng": torch.get_rng_state(), "history": history,
     }
 
@@ -194,37 +223,48 @@ def search(cfg: SearchConfig, on_event: Callable[[Event], None] | None = None,
         if resume and ckpt_path is not None and ckpt_path.exists():
             state = load_checkpoint(ckpt_path, map_location=s.device)
             s.model.load_state_dict(state["model"])
+            s.method.load_state_dict(s, state.get("method", {}))  # may rebuild the optimisers
             s.ctx.w_opt.load_state_dict(state["w_opt"])
             s.ctx.a_opt.load_state_dict(state["a_opt"])
             torch.set_rng_state(state["torch_rng"])
             epoch, step, wall_offset = state["next_epoch"], state["step"], state["wall_time"]
             history = list(state["history"])
         alphas = alphas_numpy(s.model)
-        genotype = str(s.space.derive(alphas))
+        genotype = current_genotype(s, alphas)
         _emit(on_event, RunStarted(
             s.cfg.to_dict(), str(s.device), s.model.n_weight_params(),
             s.data.train.steps_per_epoch, s.space.ops,
             {t: s.space.edge_labels for t in s.space.cell_types}, start_epoch=epoch))
+        tracker = IndicatorTracker(s, history, alphas, genotype)  # collapse indicators, alerts
         t_start = time.perf_counter() - wall_offset
         while epoch < s.cfg.epochs:
-            epoch_stats = _run_epoch(s, epoch, step, on_event, control)
+            epoch_stats = _run_epoch(s, epoch, step, tracker.listen(on_event), control)
             step += s.data.train.steps_per_epoch
             alphas = alphas_numpy(s.model)
-            genotype = str(s.space.derive(alphas))
+            genotype = current_genotype(s, alphas)
             val_loss, val_acc = evaluate(s.model, s.data)
+            indicators, alerts = tracker.epoch(epoch, alphas, genotype, epoch_stats["train_acc"],
+                                               val_acc)
             wall = time.perf_counter() - t_start
             record = EpochRecord(
                 epoch=epoch, step=step, train_loss=epoch_stats["train_loss"],
                 train_acc=epoch_stats["train_acc"], val_loss=val_loss, val_acc=val_acc,
                 lr=s.ctx.lr, epoch_time=time.perf_counter() - epoch_stats["t0"],
-                wall_time=wall, alphas=alphas, genotype=genotype)
+                wall_time=wall, alphas=alphas, genotype=genotype, indicators=indicators,
+                extras=s.method.extras(s))
             history.append({"epoch": epoch, "train_loss": record.train_loss,
                             "train_acc": record.train_acc, "val_loss": val_loss,
-                            "val_acc": val_acc})
+                            "val_acc": val_acc, "genotype": genotype, "indicators": indicators})
             epoch += 1
             if ckpt_path is not None:
                 save_checkpoint(ckpt_path, _checkpoint_state(s, epoch, step, wall, history))
             _emit(on_event, record)
+            for alert in alerts:
+                _emit(on_event, alert)
+            if tracker.stop is not None:  # alert_action="stop": end with the earlier genotype
+                genotype = tracker.stop.genotype
+                _emit(on_event, LogRecord(tracker.stop.message, epoch=record.epoch))
+                raise StopSearch
         status, error = "completed", ""
     except StopSearch:
         status, error = "stopped", ""
@@ -260,6 +300,8 @@ def _run_epoch(s: SearchSetup, epoch: int, step0: int,
     for group in ctx.w_opt.param_groups:
         group["lr"] = ctx.lr
     ctx.update_alpha = epoch >= cfg.warmup_epochs
+    for event in s.method.begin_epoch(s, epoch):  # e.g. LFR-DARTS' stage change, ε ramps
+        _emit(on_event, event)
     n_steps = s.data.train.steps_per_epoch
     train_it = s.data.train.epoch(epoch)
     held_it = (s.data.held_out.epoch(epoch, n_batches=n_steps)

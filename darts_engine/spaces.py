@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from .genotype import DARTS_OPS, NB201_OPS, Genotype, derive_genotype
 from .registries import SPACES
+from .relaxations import get_relaxation
 from .supernet import NB201_EDGE_LABELS, DartsSupernet, NB201Supernet, Supernet
 from .supernet import darts_edge_labels
 
@@ -43,7 +44,7 @@ class SearchSpace:
     cell_types: tuple[str, ...]
     edge_labels: tuple[str, ...]
     default_cells: int
-    builder: Callable[[SearchSpace, int, int, DataShape, torch.Generator], Supernet]
+    builder: Callable[..., Supernet]  # (space, C, cells, data, α generator, **options)
     description: str
 
     @property
@@ -54,14 +55,24 @@ class SearchSpace:
     def param_free(self) -> frozenset[str]:
         return frozenset(o for o in self.ops if o in PARAM_FREE_OPS)
 
-    def build(self, c: int, cells: int, data: DataShape, seed: int) -> Supernet:
-        """The supernet; α are initialised from their own generator seeded by `seed`."""
+    def build(self, c: int, cells: int, data: DataShape, seed: int, *,
+              relaxation: str = "softmax", impl: str = "fast", **options: Any) -> Supernet:
+        """The supernet; α are initialised from their own generator seeded by `seed`.
+
+        `options` go to the supernet: `partial_k`, `edge_norm` (PC-DARTS), `staged` (LFR).
+        `impl`: "fast" (batched edges, fastcell.py) or "plain" (per-op reference)."""
         gen = torch.Generator().manual_seed(seed)
-        return self.builder(self, c, cells or self.default_cells, data, gen)
+        model = self.builder(self, c, cells or self.default_cells, data, gen, **options)
+        model.relaxation = relaxation
+        model.set_impl(impl)
+        return model
 
     def derive(self, alphas: Mapping[str, np.ndarray],
-               edge_weights: Mapping[str, np.ndarray] | None = None) -> Genotype:
-        return derive_genotype(self.name, alphas, ops=self.ops, edge_weights=edge_weights)
+               edge_weights: Mapping[str, np.ndarray] | None = None,
+               relaxation: str = "softmax") -> Genotype:
+        """The genotype from raw α (and PC-DARTS β), compared under the run's relaxation."""
+        return derive_genotype(self.name, alphas, ops=self.ops, edge_weights=edge_weights,
+                               normalise=get_relaxation(relaxation).numpy)
 
     def check_config(self, cfg: SearchConfig) -> None:
         from .config import ConfigError
@@ -78,15 +89,15 @@ class SearchSpace:
 
 
 def _build_darts(space: SearchSpace, c: int, cells: int, data: DataShape,
-                 gen: torch.Generator) -> Supernet:
+                 gen: torch.Generator, **options: Any) -> Supernet:
     return DartsSupernet(space.ops, c=c, layers=cells, num_classes=data.num_classes,
-                         in_channels=data.in_channels, alpha_generator=gen)
+                         in_channels=data.in_channels, alpha_generator=gen, **options)
 
 
 def _build_nb201(space: SearchSpace, c: int, cells: int, data: DataShape,
-                 gen: torch.Generator) -> Supernet:
+                 gen: torch.Generator, **options: Any) -> Supernet:
     return NB201Supernet(space.ops, c=c, cells_per_stage=cells, num_classes=data.num_classes,
-                         in_channels=data.in_channels, alpha_generator=gen)
+                         in_channels=data.in_channels, alpha_generator=gen, **options)
 
 
 def _register_darts_like(name: str, ops: tuple[str, ...], description: str) -> None:

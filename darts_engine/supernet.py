@@ -1,27 +1,39 @@
 """Search supernets: the DARTS CNN network (ALGORITHMS.md §1.2-1.4) and NAS-Bench-201 (§2.2-2.3).
 
-Both own their architecture parameters as registered `nn.Parameter`s in `self.alphas`
-(a ParameterDict keyed by cell type), so `state_dict()` and checkpoints see them; the weight
-optimiser gets `weight_parameters()` only. `forward(x, weights=None)` mixes ops with
-`mixing_weights()` (per-edge softmax of α) unless explicit mixing weights are passed: MS-DARTS /
-SDARTS perturb them in softmax space and the discretisation-gap indicator feeds one-hot ones.
+Both own their architecture parameters as registered `nn.Parameter`s: `self.alphas` (one
+(edges, ops) tensor per cell type) and, with PC-DARTS' edge normalisation, `self.betas` (one
+(edges,) tensor per cell type). `state_dict()` and checkpoints see both; the Adam optimiser gets
+`arch_parameters()`, the SGD optimiser `weight_parameters()` only. `forward(x, weights=None)`
+mixes ops with `mixing_weights()` (the configured relaxation of α per edge, softmax by default)
+unless explicit mixing weights are passed: MS-DARTS / SDARTS perturb them in softmax space and
+the discretisation-gap indicator feeds one-hot ones. β is never replaced by `weights`.
+
+Options used by the method variants (the plain DARTS path is unchanged without them):
+- `partial_k` ≥ 1: PC-DARTS partial channel connections (§5.1) in every MixedOp (0 = off).
+- `edge_norm`: PC-DARTS edge normalisation (§5.2): node i = Σ_j softmax_i(β)_j · MixedOp_ij(h_j).
+- `staged`: one classifier head per resolution stage, so LFR-DARTS can run the network cut
+  after `depth` stages; `freeze_cell` fixes a cell to a discrete genotype (lfr.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
+from . import fastcell
 from .ops import DARTS_OPS_FACTORY, NB201_OPS_FACTORY, POOL_OPS, FactorizedReduce, OpFactory
 from .ops import ReLUConvBN, ResNetBasicBlock
+from .relaxations import get_relaxation
 
 ALPHA_INIT_SCALE = 1e-3
+N_RESOLUTION_STAGES = 3  # both spaces: C, 2C, 4C (two reductions)
 
 
 class MixedOp(nn.Module):
-    """Σ_o w_o · o(x) over all candidate ops of one edge (every op runs on every pass)."""
+    """Σ_o w_o · o(x) over the candidate ops of one edge (every op runs on every pass, unless
+    the edge was fixed to a discrete choice: then only `active` ops run, see `freeze_cell`)."""
 
     def __init__(self, c: int, stride: int, ops: Sequence[str], factory: dict[str, OpFactory],
                  pool_bn: bool) -> None:
@@ -33,47 +45,156 @@ class MixedOp(nn.Module):
                 op = nn.Sequential(op, nn.BatchNorm2d(c, affine=False))
             layers.append(op)
         self.ops = nn.ModuleList(layers)
+        self.active: tuple[int, ...] | None = None  # None: all ops; () : pruned edge (adds 0)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         # w: (ops,) mixing weights of this edge
-        return sum(w[i] * op(x) for i, op in enumerate(self.ops))
+        if self.active is None:
+            return sum(w[i] * op(x) for i, op in enumerate(self.ops))
+        return sum(w[i] * self.ops[i](x) for i in self.active)
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """(B, C, H, W) -> channels regrouped as [g0c0, g1c0, ..., g0c1, ...] (ShuffleNet)."""
+    b, c, h, w = x.shape
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
+
+
+class PartialMixedOp(MixedOp):
+    """PC-DARTS (§5.1): the ops see only the first C/K channels; the other channels bypass them
+    (max-pooled 2×2 on stride-2 edges), then a K-group channel shuffle, so the next edge
+    processes a different C/K slice. K = 1 is exactly MixedOp."""
+
+    def __init__(self, c: int, stride: int, ops: Sequence[str], factory: dict[str, OpFactory],
+                 pool_bn: bool, k: int) -> None:
+        if c % k:
+            raise ValueError(f"partial channels: {c} channels cannot be split into K={k} parts")
+        super().__init__(c // k, stride, ops, factory, pool_bn)
+        self.k = k
+        # ceil_mode: odd sizes shrink like the stride-2 ops (ceil(H/2)); even sizes as PC-DARTS
+        self.bypass = nn.MaxPool2d(2, 2, ceil_mode=True) if stride == 2 else nn.Identity()
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        part = x.shape[1] // self.k
+        y = super().forward(x[:, :part], w)                      # (B, C/K, H', W')
+        if self.k == 1:  # nothing bypassed; a 1-group shuffle is the identity
+            return y
+        out = torch.cat([y, self.bypass(x[:, part:])], dim=1)    # (B, C, H', W')
+        return channel_shuffle(out, self.k)
+
+
+def _mixed_op(c: int, stride: int, ops: Sequence[str], factory: dict[str, OpFactory],
+              pool_bn: bool, partial_k: int) -> MixedOp:
+    if partial_k:
+        return PartialMixedOp(c, stride, ops, factory, pool_bn, partial_k)
+    return MixedOp(c, stride, ops, factory, pool_bn)
+
+
+def node_edge_norm(beta: torch.Tensor, node_sizes: Sequence[int]) -> torch.Tensor:
+    """Softmax of β over each node's incoming edges. beta: (edges,), rows node by node."""
+    return torch.cat([torch.softmax(b, dim=-1) for b in beta.split(list(node_sizes))])
 
 
 class Supernet(nn.Module):
-    """What every search supernet shares: α bookkeeping and the weight/arch split."""
+    """What every search supernet shares: α (and β) bookkeeping and the weight/arch split."""
 
     cell_types: tuple[str, ...]
     ops: tuple[str, ...]
     edge_labels: tuple[str, ...]
+    node_sizes: tuple[int, ...]      # incoming edges per intermediate node, in row order
+    relaxation: str = "softmax"      # RELAXATIONS entry applied to each edge's α
+    depth: int = N_RESOLUTION_STAGES  # resolution stages run by forward (LFR-DARTS: fewer)
 
-    def _init_alphas(self, n_edges: int, generator: torch.Generator | None) -> None:
+    def _init_alphas(self, n_edges: int, generator: torch.Generator | None,
+                     edge_norm: bool = False) -> None:
         # alphas: (edges, ops) per cell type, 1e-3·randn as in the reference code (§1.4)
         self.alphas = nn.ParameterDict({
             t: nn.Parameter(ALPHA_INIT_SCALE * torch.randn(n_edges, len(self.ops),
                                                            generator=generator))
             for t in self.cell_types
         })
+        # betas: (edges,) per cell type, drawn after α so α init matches plain DARTS (§5.2)
+        self.betas = nn.ParameterDict({
+            t: nn.Parameter(ALPHA_INIT_SCALE * torch.randn(n_edges, generator=generator))
+            for t in (self.cell_types if edge_norm else ())
+        })
 
     def arch_parameters(self) -> list[nn.Parameter]:
-        return list(self.alphas.values())
+        """α (and β) being searched: those with requires_grad (LFR-DARTS switches some off)."""
+        return [p for p in (*self.alphas.values(), *self.betas.values()) if p.requires_grad]
 
     def weight_parameters(self) -> Iterator[nn.Parameter]:
-        arch = {id(p) for p in self.alphas.values()}
-        return (p for p in self.parameters() if id(p) not in arch)
+        """Trainable weights: everything but α and β, and nothing frozen (requires_grad off)."""
+        arch = {id(p) for p in (*self.alphas.values(), *self.betas.values())}
+        return (p for p in self.parameters() if id(p) not in arch and p.requires_grad)
 
     def mixing_weights(self) -> dict[str, torch.Tensor]:
-        """Per-edge softmax of α, one (edges, ops) tensor per cell type."""
-        return {t: torch.softmax(a, dim=-1) for t, a in self.alphas.items()}
+        """Per-edge relaxation of α (softmax by default), one (edges, ops) tensor per cell type."""
+        relax = get_relaxation(self.relaxation).torch
+        return {t: relax(a) for t, a in self.alphas.items()}
+
+    def edge_weights(self) -> dict[str, torch.Tensor] | None:
+        """PC-DARTS edge normalisation: per-node softmax of β, one (edges,) tensor per cell type
+        (each node's rows sum to 1); None without edge normalisation."""
+        if not len(self.betas):
+            return None
+        return {t: node_edge_norm(b, self.node_sizes) for t, b in self.betas.items()}
 
     def n_weight_params(self) -> int:
         return sum(p.numel() for p in self.weight_parameters())
 
+    def set_impl(self, impl: str) -> None:
+        """'fast' (default): batched edge execution (fastcell.py); 'plain': the per-op
+        reference forward. Same modules and parameters either way."""
+        if impl not in fastcell.IMPLS:
+            raise ValueError(f"impl must be one of {fastcell.IMPLS}, got {impl!r}")
+        for m in self.modules():
+            if isinstance(m, _CellMixin):
+                m.impl = impl
 
-class DartsCell(nn.Module):
+    def resolution_stages(self) -> list[list[nn.Module]]:
+        """The modules of each resolution stage, shallow to deep (the stem is in stage 0)."""
+        raise NotImplementedError
+
+    def stage_heads(self) -> list[nn.Module]:
+        """The classifier head used when `depth` = 1, 2, 3 (the last is the usual head)."""
+        raise NotImplementedError
+
+
+class _CellMixin:
+    """What DARTS and NB201 cells share: optional fixed (discrete) mixing weights."""
+
+    fixed: torch.Tensor | None
+    edges: nn.ModuleList
+    impl: str = "fast"  # see Supernet.set_impl
+
+    def _mixing(self, w: torch.Tensor) -> torch.Tensor:
+        return w if self.fixed is None else self.fixed
+
+    def _fast(self, supported: Callable[[nn.Module], bool]) -> bool:
+        """Run the batched forward? It covers live cells of whole-channel MixedOps."""
+        return (self.impl == "fast" and self.fixed is None
+                and all(e.active is None and (type(e) is MixedOp
+                                              or isinstance(e, PartialMixedOp) and e.k == 1)
+                        for e in self.edges)
+                and supported(self))
+
+
+def freeze_cell(cell: nn.Module, weights: torch.Tensor) -> None:
+    """Fix a searchable cell to a discrete choice: `weights` (edges, ops) is one-hot on each kept
+    edge's op and 0 on pruned edges. Only the kept ops still run; the passed mixing weights are
+    ignored from now on; the cell's parameters stop requiring gradients (lfr.py)."""
+    cell.fixed = weights.detach().to(next(cell.parameters(), weights).device)
+    for row, edge in zip(weights, cell.edges):
+        edge.active = tuple(int(k) for k in torch.nonzero(row).flatten())
+    cell.requires_grad_(False)
+
+
+class DartsCell(_CellMixin, nn.Module):
     """Two inputs, `steps` intermediate nodes, each summing MixedOps over all earlier states."""
 
     def __init__(self, ops: Sequence[str], steps: int, multiplier: int, c_pp: int, c_p: int,
-                 c: int, reduction: bool, reduction_prev: bool) -> None:
+                 c: int, reduction: bool, reduction_prev: bool, partial_k: int = 0) -> None:
         super().__init__()
         self.reduction = reduction
         self.steps, self.multiplier = steps, multiplier
@@ -84,14 +205,24 @@ class DartsCell(nn.Module):
         for i in range(steps):
             for j in range(2 + i):
                 stride = 2 if reduction and j < 2 else 1
-                self.edges.append(MixedOp(c, stride, ops, DARTS_OPS_FACTORY, pool_bn=True))
+                self.edges.append(_mixed_op(c, stride, ops, DARTS_OPS_FACTORY, True, partial_k))
+        self.register_buffer("fixed", None, persistent=False)
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, w: torch.Tensor,
+                edge_w: torch.Tensor | None = None) -> torch.Tensor:
         # w: (edges=14, ops); edge rows run node by node: node0 <- {s0,s1}, node1 <- {s0,s1,n0}...
+        # edge_w: (edges,) PC-DARTS edge weights, multiplying each whole MixedOp output
+        if self._fast(fastcell.darts_cell_supported):
+            return fastcell.darts_cell(self, s0, s1, w, edge_w)
+        w = self._mixing(w)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         offset = 0
         for _ in range(self.steps):
-            s = sum(self.edges[offset + j](h, w[offset + j]) for j, h in enumerate(states))
+            if edge_w is None:
+                s = sum(self.edges[offset + j](h, w[offset + j]) for j, h in enumerate(states))
+            else:
+                s = sum(edge_w[offset + j] * self.edges[offset + j](h, w[offset + j])
+                        for j, h in enumerate(states))
             offset += len(states)
             states.append(s)
         return torch.cat(states[-self.multiplier:], dim=1)
@@ -109,10 +240,12 @@ class DartsSupernet(Supernet):
 
     def __init__(self, ops: Sequence[str], c: int = 16, layers: int = 8, num_classes: int = 10,
                  in_channels: int = 3, steps: int = 4, multiplier: int = 4,
-                 stem_multiplier: int = 3, alpha_generator: torch.Generator | None = None) -> None:
+                 stem_multiplier: int = 3, alpha_generator: torch.Generator | None = None,
+                 partial_k: int = 0, edge_norm: bool = False, staged: bool = False) -> None:
         super().__init__()
         self.ops = tuple(ops)
         self.edge_labels = darts_edge_labels(steps)
+        self.node_sizes = tuple(range(2, steps + 2))
         c_curr = stem_multiplier * c
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False),
@@ -122,48 +255,78 @@ class DartsSupernet(Supernet):
         self.cells = nn.ModuleList()
         reduction_prev = False
         reductions = {layers // 3, 2 * layers // 3}
+        stage_channels = []  # output channels at the end of each resolution stage
         for i in range(layers):
             reduction = i in reductions
             if reduction:
+                stage_channels.append(c_p)
                 c_curr *= 2
             cell = DartsCell(self.ops, steps, multiplier, c_pp, c_p, c_curr, reduction,
-                             reduction_prev)
+                             reduction_prev, partial_k)
             self.cells.append(cell)
             reduction_prev = reduction
             c_pp, c_p = c_p, multiplier * c_curr
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, num_classes)
-        self._init_alphas(len(self.edge_labels), alpha_generator)
+        self._init_alphas(len(self.edge_labels), alpha_generator, edge_norm)
+        # stage of each cell: how many reductions at or before it (0, 0, 1, 1, 1, 2, 2, 2)
+        self._stage_of = [sum(r <= i for r in reductions) for i in range(layers)]
+        self.early_heads = nn.ModuleList(
+            nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(ch, num_classes))
+            for ch in (stage_channels if staged else ()))
 
     def forward(self, x: torch.Tensor,
                 weights: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         if weights is None:
             weights = self.mixing_weights()
+        edge_w = self.edge_weights() or {}
         s0 = s1 = self.stem(x)
-        for cell in self.cells:
-            w = weights["reduce" if cell.reduction else "normal"]
-            s0, s1 = s1, cell(s0, s1, w)
+        for cell, stage in zip(self.cells, self._stage_of):
+            if stage >= self.depth:  # LFR-DARTS: deeper cells are not built yet
+                return self.early_heads[self.depth - 1](s1)
+            t = "reduce" if cell.reduction else "normal"
+            s0, s1 = s1, cell(s0, s1, weights[t], edge_w.get(t))
         return self.classifier(self.pool(s1).flatten(1))
+
+    def resolution_stages(self) -> list[list[nn.Module]]:
+        stages: list[list[nn.Module]] = [[self.stem], [], []]
+        for cell, stage in zip(self.cells, self._stage_of):
+            stages[stage].append(cell)
+        return stages
+
+    def stage_heads(self) -> list[nn.Module]:
+        return [*self.early_heads, nn.ModuleList([self.pool, self.classifier])]
 
 
 NB201_EDGE_LABELS = ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
 
 
-class NB201Cell(nn.Module):
+class NB201Cell(_CellMixin, nn.Module):
     """Node i = Σ_{j<i} MixedOp_{i<-j}(node j); the output is node 3 (no concatenation)."""
 
-    def __init__(self, ops: Sequence[str], c: int) -> None:
+    def __init__(self, ops: Sequence[str], c: int, partial_k: int = 0) -> None:
         super().__init__()
         self.edges = nn.ModuleList(
-            MixedOp(c, 1, ops, NB201_OPS_FACTORY, pool_bn=False) for _ in NB201_EDGE_LABELS)
+            _mixed_op(c, 1, ops, NB201_OPS_FACTORY, False, partial_k) for _ in NB201_EDGE_LABELS)
+        self.register_buffer("fixed", None, persistent=False)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor,
+                edge_w: torch.Tensor | None = None) -> torch.Tensor:
         # w: (edges=6, ops=5). The sorted labels already run node by node (1<-0 | 2<-0, 2<-1 |
-        # 3<-0, 3<-1, 3<-2), so node i reads rows offset .. offset+i-1.
+        # 3<-0, 3<-1, 3<-2), so node i reads rows offset .. offset+i-1. edge_w: (edges,) or None
+        if self._fast(fastcell.nb201_cell_supported):
+            return fastcell.nb201_cell(self, x, w, edge_w)
+        w = self._mixing(w)
         nodes = [x]
         offset = 0
         for i in range(1, 4):
-            nodes.append(sum(self.edges[offset + j](nodes[j], w[offset + j]) for j in range(i)))
+            if edge_w is None:
+                nodes.append(sum(self.edges[offset + j](nodes[j], w[offset + j])
+                                 for j in range(i)))
+            else:
+                nodes.append(sum(edge_w[offset + j] * self.edges[offset + j](nodes[j],
+                                                                              w[offset + j])
+                                 for j in range(i)))
             offset += i
         return nodes[-1]
 
@@ -175,31 +338,51 @@ class NB201Supernet(Supernet):
 
     def __init__(self, ops: Sequence[str], c: int = 16, cells_per_stage: int = 5,
                  num_classes: int = 10, in_channels: int = 3,
-                 alpha_generator: torch.Generator | None = None) -> None:
+                 alpha_generator: torch.Generator | None = None, partial_k: int = 0,
+                 edge_norm: bool = False, staged: bool = False) -> None:
         super().__init__()
         self.ops = tuple(ops)
         self.edge_labels = NB201_EDGE_LABELS
+        self.node_sizes = (1, 2, 3)
         self.stem = nn.Sequential(nn.Conv2d(in_channels, c, 3, padding=1, bias=False),
                                   nn.BatchNorm2d(c))
         layers: list[nn.Module] = []
+        self._stage_of: list[int] = []
         c_prev = c
         for stage, c_curr in enumerate((c, 2 * c, 4 * c)):
             if stage > 0:
                 layers.append(ResNetBasicBlock(c_prev, c_curr))
-            layers.extend(NB201Cell(self.ops, c_curr) for _ in range(cells_per_stage))
+            layers.extend(NB201Cell(self.ops, c_curr, partial_k) for _ in range(cells_per_stage))
+            self._stage_of += [stage] * (cells_per_stage + (stage > 0))
             c_prev = c_curr
         self.layers = nn.ModuleList(layers)
         self.head = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=False),
                                   nn.AdaptiveAvgPool2d(1))
         self.classifier = nn.Linear(c_prev, num_classes)
-        self._init_alphas(len(NB201_EDGE_LABELS), alpha_generator)
+        self._init_alphas(len(NB201_EDGE_LABELS), alpha_generator, edge_norm)
+        self.early_heads = nn.ModuleList(
+            nn.Sequential(nn.BatchNorm2d(ch), nn.ReLU(inplace=False), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(ch, num_classes))
+            for ch in ((c, 2 * c) if staged else ()))
 
     def forward(self, x: torch.Tensor,
                 weights: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         if weights is None:
             weights = self.mixing_weights()
         w = weights["cell"]
+        edge_w = (self.edge_weights() or {}).get("cell")
         h = self.stem(x)
-        for layer in self.layers:
-            h = layer(h, w) if isinstance(layer, NB201Cell) else layer(h)
+        for layer, stage in zip(self.layers, self._stage_of):
+            if stage >= self.depth:  # LFR-DARTS: deeper layers are not built yet
+                return self.early_heads[self.depth - 1](h)
+            h = layer(h, w, edge_w) if isinstance(layer, NB201Cell) else layer(h)
         return self.classifier(self.head(h).flatten(1))
+
+    def resolution_stages(self) -> list[list[nn.Module]]:
+        stages: list[list[nn.Module]] = [[self.stem], [], []]
+        for layer, stage in zip(self.layers, self._stage_of):
+            stages[stage].append(layer)
+        return stages
+
+    def stage_heads(self) -> list[nn.Module]:
+        return [*self.early_heads, nn.ModuleList([self.head, self.classifier])]

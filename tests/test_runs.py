@@ -89,7 +89,7 @@ def test_stop_pause_resume(manager):
         time.sleep(0.01)
     manager.pause(run_id)
     assert manager.store.get_run(run_id)["status"] == "paused"
-    time.sleep(0.3)
+    assert manager.wait_paused(run_id)
     step = manager.status(run_id)["step"]
     time.sleep(0.5)
     assert manager.status(run_id)["step"] == step  # held while paused

@@ -1,0 +1,435 @@
+"""Figure builders for the dashboard: pure functions from arrays and DataFrames to Plotly figures
+and Graphviz DOT text. No streamlit here (the dashboard calls these, tests check their JSON).
+
+- One op -> colour map (`op_color`): parameter-free ops in a warm family, convolutions in a cool
+  one, so skip_connect taking over (ALGORITHMS.md §8.4) reads as the page turning red.
+- Arrays go into traces as NumPy arrays, never lists: Plotly serialises them as base64 binary.
+- Figures with many panels are laid out by hand (axis domains) instead of `make_subplots` +
+  `add_trace(row=, col=)`, which costs several milliseconds per trace.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from .genotype import (
+    DartsGenotype,
+    Genotype,
+    count_ops,
+    derive_genotype,
+    genotype_ops,
+    parse_genotype,
+    softmax,
+)
+
+Normalise = Callable[[np.ndarray], np.ndarray]  # raw α -> mixing weights over the last axis
+
+# --- colours --------------------------------------------------------------------------------
+# Warm: parameter-free ops (the collapse suspects). Cool: ops with weights (convolutions).
+OP_COLORS: dict[str, str] = {
+    "none": "#c9a227",
+    "skip_connect": "#d62728",
+    "max_pool_3x3": "#f28e2b",
+    "avg_pool_3x3": "#b5651d",
+    "noise": "#e377c2",
+    "sep_conv_3x3": "#1f77b4",
+    "sep_conv_5x5": "#17becf",
+    "dil_conv_3x3": "#2ca02c",
+    "dil_conv_5x5": "#6a51a3",
+    "nor_conv_1x1": "#17becf",
+    "nor_conv_3x3": "#1f77b4",
+}
+_OTHER_WARM, _OTHER_COOL = "#8c564b", "#4c72b0"
+# Runs in comparisons: distinct from each other, not tied to any op.
+RUN_COLORS = ("#2563eb", "#0d9488", "#9333ea", "#64748b")
+TRAIN_COLOR, VAL_COLOR = "#475569", "#ea580c"
+# α weights 0..1: white to dark slate, one fixed scale on every heatmap.
+WEIGHT_SCALE = [[0.0, "#ffffff"], [0.35, "#94a3b8"], [1.0, "#0f172a"]]
+_FONT = {"family": "Inter, Helvetica, Arial, sans-serif", "size": 12}
+
+
+def op_color(op: str) -> str:
+    """The one colour of an operation, in every chart and in the cell DAG."""
+    if op in OP_COLORS:
+        return OP_COLORS[op]
+    return _OTHER_COOL if "conv" in op else _OTHER_WARM
+
+
+def run_color(i: int) -> str:
+    return RUN_COLORS[i % len(RUN_COLORS)]
+
+
+# --- small numeric helpers --------------------------------------------------------------------
+def downsample(n: int, max_points: int) -> np.ndarray:
+    """Indices of at most `max_points` evenly spread rows out of n, always keeping the last."""
+    if n <= max_points:
+        return np.arange(n)
+    stride = math.ceil(n / max_points)
+    return np.arange(n - 1, -1, -stride)[::-1]
+
+
+def ema(values: np.ndarray, smoothing: float) -> np.ndarray:
+    """Debiased exponential moving average (TensorBoard's slider); NaNs are skipped, not spread.
+    smoothing 0 returns the values; 0.99 is very smooth."""
+    v = np.asarray(values, dtype=np.float64)
+    if smoothing <= 0 or v.size == 0:
+        return v.copy()
+    out = np.full_like(v, np.nan)
+    acc, weight = 0.0, 0.0
+    for i, x in enumerate(v):
+        if np.isnan(x):
+            continue
+        acc = smoothing * acc + (1 - smoothing) * x
+        weight = smoothing * weight + (1 - smoothing)
+        out[i] = acc / weight
+    return out
+
+
+def param_free_mass(alphas: np.ndarray, ops: Sequence[str], param_free: Sequence[str],
+                    normalise: Normalise = softmax) -> float:
+    """Mean over edges of the mixing weight on parameter-free ops (ALGORITHMS.md §8.4).
+    alphas: raw logits (edges, ops); normalise: the run's relaxation (default softmax)."""
+    if alphas.size == 0:
+        return float("nan")
+    cols = [k for k, op in enumerate(ops) if op in set(param_free)]
+    return float(normalise(alphas)[:, cols].sum(axis=1).mean())
+
+
+def _layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
+    heading = {"text": title, "x": 0, "xanchor": "left", "font": {"size": 14}}
+    # No named template: loading one deep-copies it (~30 ms a figure).
+    return {"title": heading if title else None, "height": height, "font": _FONT,
+            "margin": {"l": 10, "r": 10, "t": 40 if title else 10, "b": 10}, **extra}
+
+
+# --- α ----------------------------------------------------------------------------------------
+def alpha_heatmap(weights: np.ndarray, ops: Sequence[str], edges: Sequence[str],
+                  title: str = "") -> go.Figure:
+    """The mixing weights (softmax(α) in DARTS) of one cell type as a heatmap: rows = edges,
+    columns = ops in the space's order, colour fixed to 0..1. weights: (edges, ops)."""
+    w = np.asarray(weights, dtype=np.float32)
+    if w.shape != (len(edges), len(ops)):
+        raise ValueError(f"weights must have shape (edges={len(edges)}, ops={len(ops)}), "
+                         f"got {w.shape}")
+    trace = {"type": "heatmap", "z": w, "x": list(ops), "y": list(edges), "zmin": 0.0,
+             "zmax": 1.0, "colorscale": WEIGHT_SCALE, "texttemplate": "%{z:.2f}",
+             "textfont": {"size": 10}, "xgap": 1, "ygap": 1,
+             "colorbar": {"title": {"text": "weight"}, "thickness": 10, "len": 0.9},
+             "hovertemplate": "edge %{y}<br>%{x}: %{z:.3f}<extra></extra>"}
+    layout = _layout(
+        title, 70 + 24 * len(edges),
+        xaxis={"side": "top", "tickangle": -30, "showgrid": False, "tickvals": list(ops),
+               "ticktext": [f"<span style='color:{op_color(o)}'>{o}</span>" for o in ops]},
+        yaxis={"autorange": "reversed", "showgrid": False, "tickfont": {"family": "monospace"}})
+    return go.Figure(data=[trace], layout=layout)
+
+
+PANEL_GAP_X, PANEL_GAP_Y = 0.12, 0.35  # gaps between small multiples, in panel units
+
+
+def _panel_origin(e: int, cols: int, rows: int) -> tuple[float, float]:
+    """Lower-left corner of panel e on the shared canvas; each panel is 1 × 1 (time × weight)."""
+    r, c = divmod(e, cols)
+    return c * (1 + PANEL_GAP_X), (rows - 1 - r) * (1 + PANEL_GAP_Y)
+
+
+def edge_weight_lines(x: np.ndarray, weights: np.ndarray, ops: Sequence[str],
+                      edges: Sequence[str], *, cols: int = 4, x_title: str = "epoch",
+                      title: str = "") -> go.Figure:
+    """Small multiples: one panel per edge, one line per op (its mixing weight over time).
+    x: (T,), weights: (T, edges, ops) mixing weights; downsample before calling.
+
+    The panels share one canvas: each op is ONE trace running through every panel (NaN between
+    panels), so a DARTS cell is 8 traces, not 14 × 8. Building and serialising a trace costs
+    far more than its points. Time is scaled to 0..1 inside each panel; hover shows the real
+    time and weight."""
+    w = np.asarray(weights, dtype=np.float64)
+    xs = np.asarray(x, dtype=np.float64)
+    if w.ndim != 3 or w.shape[1:] != (len(edges), len(ops)) or len(xs) != w.shape[0]:
+        raise ValueError(f"weights must have shape (T={len(xs)}, edges={len(edges)}, "
+                         f"ops={len(ops)}), got {w.shape}")
+    n_t, n_e = w.shape[0], len(edges)
+    cols = max(1, min(cols, n_e))
+    rows = math.ceil(n_e / cols)
+    span = xs[-1] - xs[0] if n_t > 1 else 0.0
+    u = (xs - xs[0]) / span if span > 0 else np.zeros_like(xs)  # (T,) in 0..1
+    origins = np.array([_panel_origin(e, cols, rows) for e in range(n_e)])  # (E, 2)
+    gap = np.full((n_e, 1), np.nan)
+    # (E, T+1) -> flat: every edge's points, then a NaN that breaks the line.
+    canvas_x = np.hstack([origins[:, :1] + u[None, :], gap]).ravel()
+    real_x = np.hstack([np.broadcast_to(xs, (n_e, n_t)), gap]).ravel()
+    traces = []
+    for k, op in enumerate(ops):
+        wk = w[:, :, k].T                                                  # (E, T)
+        canvas_y = np.hstack([origins[:, 1:] + wk, gap]).ravel()
+        custom = np.stack([real_x, np.hstack([wk, gap]).ravel()], axis=1)   # (E*(T+1), 2)
+        traces.append({
+            "type": "scatter", "x": canvas_x, "y": canvas_y, "customdata": custom,
+            "mode": "lines", "name": op, "line": {"color": op_color(op), "width": 1.6},
+            "hovertemplate": f"{op}<br>{x_title} %{{customdata[0]:.2f}}: "
+                             "%{customdata[1]:.3f}<extra></extra>"})
+    frames, notes = [], []
+    for e, (x0, y0) in enumerate(origins):
+        frames.append({"type": "rect", "x0": x0, "x1": x0 + 1, "y0": y0, "y1": y0 + 1,
+                       "layer": "below", "line": {"color": "#cbd5e1", "width": 1}})
+        frames.append({"type": "line", "x0": x0, "x1": x0 + 1, "y0": y0 + 0.5, "y1": y0 + 0.5,
+                       "layer": "below",
+                       "line": {"color": "#e2e8f0", "width": 1, "dash": "dot"}})
+        notes.append({"text": f"<b>{edges[e]}</b>", "x": x0 + 0.5, "y": y0 + 1,
+                      "yanchor": "bottom", "showarrow": False,
+                      "font": {"size": 11, "family": "monospace"}})
+    if n_t:  # the time range, once, under the bottom-left panel
+        x0, y0 = _panel_origin((rows - 1) * cols, cols, rows)
+        for xpos, anchor, value in ((x0, "left", xs[0]), (x0 + 1, "right", xs[-1])):
+            notes.append({"text": f"{x_title} {value:.3g}", "x": xpos, "y": y0,
+                          "yanchor": "top", "xanchor": anchor, "showarrow": False,
+                          "font": {"size": 10}})
+    layout = _layout(
+        title, 60 + 130 * rows, shapes=frames, annotations=notes, hovermode="closest",
+        xaxis={"visible": False,
+               "range": [-0.02, cols * (1 + PANEL_GAP_X) - PANEL_GAP_X + 0.02]},
+        yaxis={"visible": False,
+               "range": [-0.15, rows * (1 + PANEL_GAP_Y) - PANEL_GAP_Y + 0.05]},
+        legend={"orientation": "h", "y": -0.02, "yanchor": "top", "x": 0})
+    return go.Figure(data=traces, layout=layout)
+
+
+# --- training curves --------------------------------------------------------------------------
+def _faint_and_smooth(x: np.ndarray, y: np.ndarray, smoothing: float, color: str, name: str,
+                      axes: tuple[str, str], legend: bool) -> list[dict[str, Any]]:
+    base = {"type": "scatter", "x": x, "mode": "lines", "xaxis": axes[0], "yaxis": axes[1],
+            "legendgroup": name}
+    return [dict(base, y=y, name=f"{name} (raw)", showlegend=False, hoverinfo="skip",
+                 line={"color": color, "width": 1}, opacity=0.25),
+            dict(base, y=ema(y, smoothing), name=name, showlegend=legend,
+                 line={"color": color, "width": 2})]
+
+
+def training_curves(steps: pd.DataFrame, epochs: pd.DataFrame, steps_per_epoch: int,
+                    smoothing: float = 0.6, title: str = "") -> go.Figure:
+    """Loss (left) and accuracy (right) against epochs. Train: per step, faint raw curve under
+    its moving average. Held-out: the full split evaluated after each epoch.
+    steps: step_metrics rows (downsampled); epochs: epoch_metrics rows."""
+    spe = max(1, steps_per_epoch)
+    traces: list[dict[str, Any]] = []
+    for col, (metric, axes) in enumerate((("loss", ("x", "y")), ("acc", ("x2", "y2")))):
+        if len(steps):
+            x = steps["step"].to_numpy(np.float64) / spe
+            y = steps[f"train_{metric}"].to_numpy(np.float64)
+        else:
+            x = epochs["epoch"].to_numpy(np.float64) + 1
+            y = epochs[f"train_{metric}"].to_numpy(np.float64)
+        traces += _faint_and_smooth(x, y, smoothing, TRAIN_COLOR, "train", axes, col == 0)
+        traces.append({
+            "type": "scatter", "x": epochs["epoch"].to_numpy(np.float64) + 1,
+            "y": epochs[f"val_{metric}"].to_numpy(np.float64), "mode": "lines+markers",
+            "name": "held-out (per epoch)", "legendgroup": "val", "showlegend": col == 0,
+            "xaxis": axes[0], "yaxis": axes[1], "line": {"color": VAL_COLOR, "width": 2},
+            "marker": {"size": 4}})
+    layout = _layout(
+        title, 320, legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
+        xaxis={"domain": [0, 0.47], "title": {"text": "epoch"}},
+        yaxis={"title": {"text": "loss"}},
+        xaxis2={"domain": [0.53, 1], "anchor": "y2", "title": {"text": "epoch"}},
+        yaxis2={"anchor": "x2", "title": {"text": "accuracy"}, "range": [0, 1.02],
+                "tickformat": ".0%"})
+    return go.Figure(data=traces, layout=layout)
+
+
+def compare_curves(epochs: Mapping[str, pd.DataFrame], title: str = "") -> go.Figure:
+    """Per-epoch curves of several runs overlaid: accuracy (left) and loss (right); held-out
+    solid, train dotted; one colour per run (in the mapping's order)."""
+    traces: list[dict[str, Any]] = []
+    for i, (label, df) in enumerate(epochs.items()):
+        x = df["epoch"].to_numpy(np.float64) + 1
+        for metric, axes in (("acc", ("x", "y")), ("loss", ("x2", "y2"))):
+            for split, dash in (("val", "solid"), ("train", "dot")):
+                name = f"{label} · {'held-out' if split == 'val' else 'train'}"
+                traces.append({
+                    "type": "scatter", "x": x, "y": df[f"{split}_{metric}"].to_numpy(np.float64),
+                    "mode": "lines", "name": name, "legendgroup": label,
+                    "showlegend": metric == "acc", "xaxis": axes[0], "yaxis": axes[1],
+                    "line": {"color": run_color(i), "dash": dash, "width": 2}})
+    layout = _layout(title, 360, legend={"orientation": "h", "y": -0.18, "x": 0},
+                     xaxis={"domain": [0, 0.47], "title": {"text": "epoch"}},
+                     yaxis={"title": {"text": "accuracy"}, "range": [0, 1.02], "tickformat": ".0%"},
+                     xaxis2={"domain": [0.53, 1], "anchor": "y2", "title": {"text": "epoch"}},
+                     yaxis2={"anchor": "x2", "title": {"text": "loss"}})
+    return go.Figure(data=traces, layout=layout)
+
+
+# --- the derived cell as a DAG ------------------------------------------------------------------
+def _alpha_row(j: int, target: int, darts_like: bool) -> int:
+    """α row of the edge j -> target, in genotype_ops' node numbering."""
+    if darts_like:  # target 2..5 = node k; node k's rows start at k(k+3)/2
+        k = target - 2
+        return k * (k + 3) // 2 + j
+    return target * (target - 1) // 2 + j  # NB201: rows 1<-0 | 2<-0 2<-1 | 3<-0 3<-1 3<-2
+
+
+def _quote(text: str) -> str:
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def cell_dot(edges: Sequence[tuple[str, int, int]], *, darts_like: bool,
+             weights: Sequence[float] | None = None, title: str = "") -> str:
+    """Graphviz DOT of one derived cell. edges: (op, input j, target) as genotype_ops returns;
+    weights: the softmax weight of each kept op (0..1), shown as the edge's width."""
+    if darts_like:
+        names = {0: "c_{k-2}", 1: "c_{k-1}"}
+        n_nodes = max([t for _, _, t in edges], default=5) + 1
+        names.update({t: str(t - 2) for t in range(2, n_nodes)})
+        inputs, output = (0, 1), "c_{k}"
+    else:
+        n_nodes = max([t for _, _, t in edges], default=3) + 1
+        names = {t: str(t) for t in range(n_nodes)}
+        inputs, output = (0,), None
+    lines = ["digraph cell {", '  rankdir=LR; bgcolor="transparent"; nodesep=0.3; ranksep=0.6;',
+             ('  node [shape=box, style="rounded,filled", fillcolor="#f1f5f9", color="#94a3b8",'
+              ' fontname="Helvetica", fontsize=16];'),
+             '  edge [fontname="Helvetica", fontsize=15, arrowsize=0.8];']
+    if title:
+        lines.append(f"  label={_quote(title)}; labelloc=t; fontname=\"Helvetica\"; "
+                     "fontsize=16;")
+    for t, name in names.items():
+        fill = "#dbeafe" if t in inputs else ("#fef3c7" if output is None and t == n_nodes - 1
+                                              else "#f1f5f9")
+        lines.append(f"  n{t} [label={_quote(name)}, fillcolor={_quote(fill)}];")
+    for i, (op, j, target) in enumerate(edges):
+        w = 1.0 if weights is None else float(weights[i])
+        color = op_color(op)
+        tip = op if weights is None else f"{op}: weight {w:.2f}"
+        lines.append(f"  n{j} -> n{target} [label={_quote(op)}, tooltip={_quote(tip)}, "
+                     f"color={_quote(color)}, fontcolor={_quote(color)}, "
+                     f"penwidth={1 + 5 * w:.2f}];")
+    if output is not None:
+        lines.append(f'  out [label={_quote(output)}, fillcolor="#fef3c7"];')
+        for t in sorted({t for _, _, t in edges}):
+            lines.append(f'  n{t} -> out [color="#94a3b8", style=dashed, arrowsize=0.5];')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def derive(space: str, ops: Sequence[str], alphas: Mapping[str, np.ndarray], *,
+           normalise: Normalise | None = None,
+           edge_weights: Mapping[str, np.ndarray] | None = None) -> Genotype:
+    """The genotype of raw α (cell -> (edges, ops)) under the space's rule, the run's
+    relaxation (`normalise`, default softmax) and PC-DARTS β (`edge_weights`) if any."""
+    return derive_genotype(space, alphas, ops=tuple(ops), normalise=normalise,
+                           edge_weights=edge_weights)
+
+
+def cell_dots(genotype: Genotype, alphas: Mapping[str, np.ndarray] | None = None,
+              ops: Sequence[str] = (), normalise: Normalise = softmax) -> dict[str, str]:
+    """DOT text per cell type of a genotype; with raw α (and the op order), edge widths show
+    each kept op's mixing weight (normalise: the run's relaxation, default softmax)."""
+    darts_like = isinstance(genotype, DartsGenotype)
+    out = {}
+    for cell, edges in genotype_ops(genotype).items():
+        weights = None
+        if alphas is not None and cell in alphas:
+            p = normalise(alphas[cell])  # (edges, ops)
+            weights = [p[_alpha_row(j, t, darts_like), list(ops).index(op)]
+                       for op, j, t in edges]
+        out[cell] = cell_dot(edges, darts_like=darts_like, weights=weights,
+                             title=cell if cell == "cell" else f"{cell} cell")
+    return out
+
+
+# --- comparing runs ---------------------------------------------------------------------------
+def _node_name(j: int, darts_like: bool) -> str:
+    return {0: "c_{k-2}", 1: "c_{k-1}"}.get(j, str(j - 2)) if darts_like else str(j)
+
+
+def genotype_diff(genotypes: Mapping[str, str], ops: Sequence[str]) -> pd.DataFrame:
+    """One row per (cell, node), one column per run: the node's kept inputs as `op ← input`,
+    sorted by input (so the order of DARTS' top-2 does not count as a difference), plus a
+    `differs` column. Genotypes that cannot be read show as empty."""
+    parsed: dict[str, dict[str, list[tuple[str, int, int]]]] = {}
+    darts_like = False
+    for label, text in genotypes.items():
+        try:
+            g = parse_genotype(text, ops=ops)
+        except ValueError:
+            parsed[label] = {}
+            continue
+        darts_like = darts_like or isinstance(g, DartsGenotype)
+        parsed[label] = genotype_ops(g)
+    keys = sorted({(cell, t) for cells in parsed.values() for cell, edges in cells.items()
+                   for _, _, t in edges},
+                  key=lambda k: (["normal", "reduce", "cell"].index(k[0])
+                                 if k[0] in ("normal", "reduce", "cell") else 9, k))
+    rows = []
+    for cell, t in keys:
+        row: dict[str, Any] = {"cell": cell, "node": _node_name(t, darts_like)}
+        for label, cells in parsed.items():
+            kept = sorted((j, op) for op, j, target in cells.get(cell, []) if target == t)
+            row[label] = ", ".join(f"{op} ← {_node_name(j, darts_like)}" for j, op in kept)
+        row["differs"] = len({row[label] for label in parsed}) > 1
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["cell", "node", *genotypes, "differs"])
+
+
+def config_differences(configs: Mapping[str, Mapping[str, Any]],
+                       ignore: Sequence[str] = ("name",)) -> list[str]:
+    """Config fields whose values differ between the runs, in field order."""
+    fields: list[str] = []
+    for cfg in configs.values():
+        fields += [k for k in cfg if k not in fields and k not in ignore]
+    return [k for k in fields if len({repr(c.get(k)) for c in configs.values()}) > 1]
+
+
+def summary_table(runs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """Rows = measures, columns = runs. Each run: {"config", "epochs_done", "val_acc" (array per
+    epoch), "wall_time" (s), "genotype" (text), "alphas" (cell -> raw, latest), "ops",
+    "param_free", "cell" (the cell type to summarise), optionally "normalise"}. Config fields
+    that differ come last as rows named `config · <field>`. Values are display strings."""
+    table: dict[str, dict[str, Any]] = {}
+    for label, r in runs.items():
+        acc = np.asarray(r["val_acc"], dtype=np.float64)
+        cell = r["cell"]
+        try:
+            g = parse_genotype(r["genotype"], ops=r["ops"])
+            skips = str(count_ops(g, cell, {"skip_connect"}))
+            pf_ops = str(count_ops(g, cell, set(r["param_free"])))
+        except ValueError:
+            skips = pf_ops = "–"
+        alphas = r["alphas"].get(cell)
+        pf = (math.nan if alphas is None else
+              param_free_mass(alphas, r["ops"], r["param_free"], r.get("normalise", softmax)))
+        table[label] = {
+            "algorithm": r["config"].get("algorithm", ""),
+            "epochs done": f"{r['epochs_done']} / {r['config'].get('epochs', '?')}",
+            "final val accuracy": _pct(acc[-1] if acc.size else math.nan),
+            "best val accuracy": _pct(np.nanmax(acc) if acc.size and np.isfinite(acc).any()
+                                      else math.nan),
+            f"skip_connect in {cell} cell": skips,
+            f"parameter-free ops in {cell} cell": pf_ops,
+            f"parameter-free α mass ({cell})": "–" if math.isnan(pf) else f"{pf:.2f}",
+            "wall time": format_duration(r["wall_time"]),
+        }
+    configs = {label: r["config"] for label, r in runs.items()}
+    for name in config_differences(configs):
+        if name == "algorithm":
+            continue
+        for label in runs:
+            table[label][f"config · {name}"] = str(configs[label].get(name))
+    return pd.DataFrame(table)
+
+
+def _pct(x: float) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f}%"
+
+
+def format_duration(seconds: float | None) -> str:
+    """`1m 05s`, `2h 03m`, or `–` for unknown."""
+    if seconds is None or not np.isfinite(seconds):
+        return "–"
+    s = round(seconds)
+    return f"{s // 3600}h {s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m {s % 60:02d}s"

@@ -1,0 +1,612 @@
+"""Collapse indicators (ALGORITHMS.md §8), registered by name, and the tracker the loop calls.
+
+Most indicators are pure functions of plain data for one cell type: the mixing weights (the
+run's relaxation of α, softmax by default) or the raw α, shape (edges, ops), and the derived
+cell's kept edges as (op, input j, target node) triples (`genotype.genotype_ops`). Two need the
+model and are computed every k epochs only:
+- the dominant eigenvalue of ∇²_α L_val (§8.1, RobustDARTS) from Hessian-vector products
+  (power iteration's Krylov space, Lanczos), or exactly from the full Hessian when α is small
+  (NB201: 30 entries);
+- the discretisation gap (§8.5): supernet validation accuracy minus that of the discretised
+  network with inherited weights, after BN recalibration.
+
+Every registered `Indicator` carries a short explanation for students (what it measures, what
+collapse looks like on it, where it comes from); the dashboard shows them. Values are stored in
+`EpochRecord.indicators` under "<name>.<cell type>" for per-cell indicators ("skip_mass.normal",
+"entropy.cell") and "<name>" for run-level ones. A value not measured in an epoch is absent,
+never NaN. `IndicatorTracker` computes them once per epoch inside the search loop and checks
+the alert rules (alerts.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .alerts import check_alerts
+from .events import AlertRecord, Event, StepRecord
+from .genotype import Genotype, NB201Genotype, genotype_ops, parse_genotype
+from .registries import INDICATORS
+from .relaxations import get_relaxation
+from .spaces import PARAM_FREE_OPS, SearchSpace
+
+if TYPE_CHECKING:
+    from .search import SearchSetup
+    from .supernet import Supernet
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+KeptEdge = tuple[str, int, int]  # (op, input j, target node), as genotype_ops gives them
+EXACT_HESSIAN_MAX = 32           # α entries up to which the full Hessian is cheaper and exact
+
+
+# --- pure functions on mixing weights (one cell type: (edges, ops), each row on the simplex) ----
+# The weights are the run's relaxation of α: softmax(α) by default, sparsemax when configured.
+
+def _cols(ops: Sequence[str], names: Iterable[str]) -> list[int]:
+    names = set(names)
+    return [k for k, op in enumerate(ops) if op in names]
+
+
+def op_mass(w: np.ndarray, ops: Sequence[str], names: Iterable[str]) -> float:
+    """Mean over edges of the weight on `names` (0 when the space has none of them)."""
+    return float(np.asarray(w)[:, _cols(ops, names)].sum(axis=1).mean())
+
+
+def pf_mass(w: np.ndarray, ops: Sequence[str]) -> float:
+    return op_mass(w, ops, PARAM_FREE_OPS)
+
+
+def skip_mass(w: np.ndarray, ops: Sequence[str]) -> float:
+    return op_mass(w, ops, {"skip_connect"})
+
+
+def none_mass(w: np.ndarray, ops: Sequence[str]) -> float:
+    return op_mass(w, ops, {"none"})
+
+
+def none_max(w: np.ndarray, ops: Sequence[str]) -> float:
+    """The largest `none` weight over edges (0 when the space has no `none`)."""
+    cols = _cols(ops, {"none"})
+    return float(np.asarray(w)[:, cols].max()) if cols else 0.0
+
+
+def none_share(w: np.ndarray, ops: Sequence[str]) -> float:
+    """Share of edges whose strongest op is `none`."""
+    return float(np.isin(np.argmax(w, axis=1), _cols(ops, {"none"})).mean())
+
+
+def entropy(w: np.ndarray) -> float:
+    """Mean per-edge entropy of the weights divided by log(#ops): 1 = uniform, 0 = one-hot."""
+    w = np.asarray(w, dtype=np.float64)                   # (edges, ops)
+    h = -(w * np.log(np.clip(w, 1e-300, None))).sum(axis=1)
+    return float(h.mean() / np.log(w.shape[1]))
+
+
+def margin(w: np.ndarray) -> float:
+    """Mean per-edge gap between the largest and the second-largest weight."""
+    w = np.sort(np.asarray(w, dtype=np.float64), axis=1)
+    return float((w[:, -1] - w[:, -2]).mean())
+
+
+# --- pure functions on raw α (one cell type: (edges, ops) logits) ---------------------------
+
+def alpha_norm(alpha: np.ndarray) -> float:
+    return float(np.linalg.norm(np.asarray(alpha, dtype=np.float64)))
+
+
+def alpha_lse(alpha: np.ndarray) -> float:
+    """Mean over edges of logsumexp(α_e) (β-DARTS watches it grow)."""
+    a = np.asarray(alpha, dtype=np.float64)
+    m = a.max(axis=1)
+    return float((m + np.log(np.exp(a - m[:, None]).sum(axis=1))).mean())
+
+
+def argmax_flips(prev: np.ndarray, cur: np.ndarray) -> float:
+    """Edges whose strongest op (over all ops) changed since the previous α."""
+    return float((np.argmax(prev, axis=1) != np.argmax(cur, axis=1)).sum())
+
+
+def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's tau-a between two score vectors of the same items (1 = same order)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    i, j = np.triu_indices(len(x), k=1)
+    if len(i) == 0:
+        return float("nan")
+    return float((np.sign(x[i] - x[j]) * np.sign(y[i] - y[j])).mean())
+
+
+def learnable_cols(ops: Sequence[str]) -> list[int]:
+    return [k for k, op in enumerate(ops) if op not in PARAM_FREE_OPS]
+
+
+def rank_tau(prev: np.ndarray, cur: np.ndarray, ops: Sequence[str]) -> float:
+    """Mean over edges of Kendall's tau between the previous and current ranking of the
+    learnable (parametric) ops. NaN when the space has fewer than two learnable ops."""
+    cols = learnable_cols(ops)
+    if len(cols) < 2:
+        return float("nan")
+    return float(np.mean([kendall_tau(p[cols], c[cols]) for p, c in zip(prev, cur)]))
+
+
+def same_ranking(prev: np.ndarray, cur: np.ndarray, ops: Sequence[str]) -> bool:
+    """True when every edge ranks its learnable ops in the same order as before (DARTS+)."""
+    cols = learnable_cols(ops)
+    return bool(np.array_equal(np.argsort(-prev[:, cols], axis=1, kind="stable"),
+                               np.argsort(-cur[:, cols], axis=1, kind="stable")))
+
+
+# --- pure functions on the derived cell ((op, j, target) triples of one cell type) -----------
+
+def op_count(edges: Sequence[KeptEdge], names: Iterable[str]) -> float:
+    names = set(names)
+    return float(sum(op in names for op, _, _ in edges))
+
+
+def skip_count(edges: Sequence[KeptEdge]) -> float:
+    return op_count(edges, {"skip_connect"})
+
+
+def pf_count(edges: Sequence[KeptEdge]) -> float:
+    return op_count(edges, PARAM_FREE_OPS)
+
+
+def genotype_changes(prev: Sequence[KeptEdge], cur: Sequence[KeptEdge]) -> float:
+    """Kept (op, input, node) choices of the current cell that the previous cell did not have."""
+    before = list(prev)
+    changed = 0
+    for e in cur:
+        if e in before:
+            before.remove(e)
+        else:
+            changed += 1
+    return float(changed)
+
+
+def edges_swapped(prev: Sequence[KeptEdge], cur: Sequence[KeptEdge]) -> float:
+    """Kept (input → node) connections that are new since the previous cell (DARTS cells keep
+    2 of the incoming edges per node; NB201 keeps all, so this stays 0 there)."""
+    return float(len({(j, t) for _, j, t in cur} - {(j, t) for _, j, t in prev}))
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CellState:
+    """One cell type at the end of an epoch and one epoch earlier (what per-cell indicators see)."""
+
+    ops: tuple[str, ...]
+    alpha: np.ndarray              # (edges, ops) raw α
+    weights: np.ndarray            # (edges, ops) mixing weights: the run's relaxation of α
+    edges: list[KeptEdge]          # the derived cell
+    prev_alpha: np.ndarray
+    prev_edges: list[KeptEdge]
+
+
+@dataclass(frozen=True)
+class Indicator:
+    name: str
+    title: str
+    what: str                      # what it measures
+    collapse: str                  # what a collapse looks like on it
+    source: str                    # the paper (and ALGORITHMS.md section)
+    per_cell: bool                 # one value per cell type ("name.cell") or one per run
+    # None: computed by the tracker from the model or the step records, not from a CellState
+    fn: Callable[[CellState], float] | None = None
+    every: str = "epoch"           # "epoch", or the config field that sets how often
+
+    def doc(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title, "what": self.what,
+                "collapse": self.collapse, "source": self.source, "per_cell": self.per_cell,
+                "every": self.every}
+
+
+def _reg(name: str, title: str, what: str, collapse: str, source: str, *, per_cell: bool = True,
+         fn: Callable[[CellState], float] | None = None, every: str = "epoch") -> None:
+    INDICATORS.register(name, Indicator(name, title, what, collapse, source, per_cell, fn, every),
+                        title)
+
+
+_DARTS_PLUS = "DARTS+ (Liang et al. 2019), ALGORITHMS.md §8.2"
+_reg("skip_count", "skip_connect in the derived cell",
+     "How many of the edges kept in the final cell are skip connections (NB201: of 6 edges; "
+     "DARTS: of 8).",
+     "Climbs towards the maximum: a cell of skips has almost nothing left to learn with. "
+     "DARTS+ stops at 2 in the normal cell.", _DARTS_PLUS, fn=lambda c: skip_count(c.edges))
+_reg("pf_count", "Parameter-free ops in the derived cell",
+     "How many kept edges are parameter-free: none, skip, pooling (or noise).",
+     "Rises as learnable convolutions lose the competition. The all-skip NB201 cell scores 6/6.",
+     "RobustDARTS (Zela et al. 2020), NAS-Bench-201; ALGORITHMS.md §8.4",
+     fn=lambda c: pf_count(c.edges))
+_reg("pf_mass", "Parameter-free mass",
+     "Mean over edges of the total mixing weight (softmax of α) on parameter-free ops (none, "
+     "skip, pools).",
+     "Creeps up while convolutions lose weight. It can also fall while skip rises, because "
+     "`none` loses weight at the same time: look at skip and none separately.",
+     "RobustDARTS (Zela et al. 2020); ALGORITHMS.md §8.4",
+     fn=lambda c: pf_mass(c.weights, c.ops))
+_reg("skip_mass", "skip_connect mass",
+     "Mean over edges of the mixing weight (softmax of α) on skip_connect.",
+     "Rises steadily in a collapsing bi-level search, long before the derived cell changes.",
+     "FairDARTS (Chu et al. 2020); ALGORITHMS.md §8.4", fn=lambda c: skip_mass(c.weights, c.ops))
+_reg("none_mass", "none mass",
+     "Mean over edges of the mixing weight (softmax of α) on the `none` (zero) op.",
+     "High `none` weight silently scales every other op on the edge down; NB201 searches on "
+     "harder data end with several `none` edges.", "NATS-Bench (Dong et al. 2021); §8.6",
+     fn=lambda c: none_mass(c.weights, c.ops))
+_reg("none_max", "Largest none weight",
+     "The largest mixing weight of `none` on any edge.",
+     "Near 1 means one edge is effectively cut off. The DARTS rule never picks `none`, so this "
+     "is the only place you see it.", "ALGORITHMS.md §8.6",
+     fn=lambda c: none_max(c.weights, c.ops))
+_reg("none_share", "Edges won by none",
+     "Share of edges whose strongest op is `none`.",
+     "Rises when the search learns to switch edges off instead of choosing an operation.",
+     "ALGORITHMS.md §8.6", fn=lambda c: none_share(c.weights, c.ops))
+_reg("entropy", "Decidedness (normalised entropy)",
+     "Mean entropy of each edge's mixing weights (softmax of α), divided by log(#ops): "
+     "1 = all ops equal, 0 = one op has all the weight.",
+     "A fast drop together with rising parameter-free mass is the collapse signature. While it "
+     "is near 1 the derived cell is noise.", "ALGORITHMS.md §8.3",
+     fn=lambda c: entropy(c.weights))
+_reg("margin", "Top-1 minus top-2 weight",
+     "Mean over edges of the gap between the strongest and second-strongest op weight.",
+     "Near 0: the choice on an edge is a coin toss. A margin growing in favour of skip means "
+     "the collapse is settling in.", "ALGORITHMS.md §8.3", fn=lambda c: margin(c.weights))
+_reg("argmax_flips", "Argmax flips since last epoch",
+     "How many edges changed their strongest op since the previous epoch.",
+     "Many flips: the search has not decided yet. Flips all towards skip or none: collapse "
+     "in progress.", "ALGORITHMS.md §8.2",
+     fn=lambda c: argmax_flips(c.prev_alpha, c.alpha))
+_reg("genotype_changes", "Derived-cell changes since last epoch",
+     "How many (op, input) choices of the derived cell are new since the previous epoch.",
+     "Should calm down as the search converges; late changes to parameter-free ops are "
+     "collapse.", "ALGORITHMS.md §8.2", fn=lambda c: genotype_changes(c.prev_edges, c.edges))
+_reg("edges_swapped", "Kept edges swapped since last epoch",
+     "How many input connections of the derived DARTS cell are new since the previous epoch "
+     "(NB201 keeps every edge, so it stays 0 there).",
+     "Persistent swapping means edge strengths are nearly tied: the cell is not yet decided.",
+     "ALGORITHMS.md §8.2", fn=lambda c: edges_swapped(c.prev_edges, c.edges))
+_reg("rank_tau", "Ranking stability of learnable ops (Kendall τ)",
+     "Per edge, how similarly the learnable ops are ranked by α now and one epoch ago "
+     "(Kendall's τ, mean over edges; 1 = same order). Absent when a space has only one "
+     "learnable op (S2-S4).",
+     "Stays at 1 once the search has settled; DARTS+ stops when it has been stable for a while.",
+     _DARTS_PLUS, fn=lambda c: rank_tau(c.prev_alpha, c.alpha, c.ops))
+_reg("alpha_norm", "‖α‖",
+     "The Euclidean norm of the raw architecture logits of the cell type.",
+     "Grows as the softmax sharpens; β-DARTS regularises it to stop collapse.",
+     "β-DARTS (Ye et al. 2022); ALGORITHMS.md §8.8", fn=lambda c: alpha_norm(c.alpha))
+_reg("alpha_lse", "Mean logsumexp(α)",
+     "Mean over edges of logsumexp of the raw α: how large the logits are, softmax aside.",
+     "Keeps growing in DARTS; β-DARTS penalises exactly this quantity.",
+     "β-DARTS (Ye et al. 2022); ALGORITHMS.md §8.8", fn=lambda c: alpha_lse(c.alpha))
+_reg("rank_stable_epochs", "Epochs with an unchanged ranking",
+     "For how many epochs in a row every edge (every cell type) has kept the same order of its "
+     "learnable ops.", "DARTS+ stops the search once this reaches 10: more epochs only give "
+     "parameter-free ops time to take over.", _DARTS_PLUS, per_cell=False)
+_reg("alpha_grad_norm", "α gradient norm",
+     "Mean over the epoch's reported steps of the norm of the α gradient.",
+     "In single-level search it drops to ~0 once the training data is memorised: α then stop "
+     "moving. A bi-level search keeps receiving a gradient from the validation batches.",
+     "ALGORITHMS.md §8.8", per_cell=False)
+_reg("weight_grad_norm", "Weight gradient norm",
+     "Mean over the epoch's reported steps of the norm of the weight gradient (before clipping).",
+     "Falling towards 0 means the supernet has fitted its training stream.",
+     "ALGORITHMS.md §8.8", per_cell=False)
+_reg("train_val_gap", "Supernet train − validation accuracy",
+     "Training accuracy of the epoch minus validation accuracy of the supernet.",
+     "A growing gap means the weights overfit: DARTS+ blames collapse on exactly this.",
+     "DARTS+ (Liang et al. 2019); ALGORITHMS.md §8.8", per_cell=False)
+_reg("hessian_eig", "λmax of the validation-loss Hessian in α",
+     "The largest eigenvalue of ∇²_α L_val on the same fixed held-out batch(es) each time "
+     "(+ α weight decay): how sharp the loss landscape is along α.",
+     "Rises sharply before the search collapses: a sharp minimum in α loses much accuracy "
+     "when α is rounded to one op per edge. DARTS-ES stops when its local average grows 30% "
+     "in 8 epochs.", "RobustDARTS (Zela et al. 2020); ALGORITHMS.md §8.1", per_cell=False,
+     every="hessian_every")
+_reg("disc_val_acc", "Validation accuracy of the derived cell",
+     "Validation accuracy of the discretised network (one op per kept edge, inherited weights, "
+     "BN statistics recomputed), without retraining.",
+     "Drops below the supernet's accuracy when the supernet relied on a mixture it will not "
+     "keep.", "ALGORITHMS.md §8.5", per_cell=False, every="gap_every")
+_reg("disc_gap", "Discretisation gap",
+     "Supernet validation accuracy minus that of the discretised network with the same weights.",
+     "Large when α is undecided or the loss is sharp in α; SDARTS, MS-DARTS and FairDARTS all "
+     "try to shrink it.", "SDARTS (Chen & Hsieh 2020), FairDARTS; ALGORITHMS.md §8.5",
+     per_cell=False, every="gap_every")
+
+
+def indicator_key(name: str, cell: str | None = None) -> str:
+    return f"{name}.{cell}" if cell else name
+
+
+def split_key(key: str) -> tuple[Indicator, str | None]:
+    """'skip_mass.normal' -> (the skip_mass Indicator, 'normal'); 'disc_gap' -> (..., None)."""
+    name, _, cell = key.partition(".")
+    return INDICATORS.get(name), cell or None
+
+
+def indicator_docs() -> list[dict[str, Any]]:
+    """Every registered indicator's explanation, in registry order (for the dashboard)."""
+    return [INDICATORS.get(n).doc() for n in INDICATORS.names()]
+
+
+# --- Hessian of the validation loss w.r.t. α (§8.1) -----------------------------------------
+
+Hvp = Callable[[torch.Tensor], torch.Tensor]  # v (n,) -> H v (n,), float64
+
+
+def top_eigenvalue(hvp: Hvp, n: int, iters: int = 20, seed: int = 0) -> float:
+    """Largest (algebraic) eigenvalue of a symmetric n×n operator known by its products.
+
+    Power iteration with the bookkeeping kept: the same `iters` products H·v, H²·v, ... span a
+    Krylov subspace, and the top eigenvalue of H restricted to it (Lanczos, with full
+    re-orthogonalisation) is never below the power iterate's Rayleigh quotient. It converges
+    much faster when the top eigenvalues are close, and it finds the algebraic maximum even
+    when a negative eigenvalue has the larger magnitude. With iters >= n it is exact.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    v = torch.randn(n, generator=gen, dtype=torch.float64)
+    basis = [v / v.norm()]
+    diag: list[float] = []
+    off: list[float] = []
+    for _ in range(min(iters, n)):
+        w = hvp(basis[-1])
+        diag.append(float(w @ basis[-1]))
+        q = torch.stack(basis)                     # (k, n) orthonormal
+        w = w - q.T @ (q @ w)
+        w = w - q.T @ (q @ w)                      # twice is enough in float64
+        norm = float(w.norm())
+        if norm <= 1e-10 * max(1.0, max(abs(d) for d in diag)):
+            break                                  # invariant subspace found: exact
+        off.append(norm)
+        basis.append(w / norm)
+    k = len(diag)
+    t = np.diag(diag) + np.diag(off[:k - 1], 1) + np.diag(off[:k - 1], -1)  # (k, k) tridiagonal
+    return float(np.linalg.eigvalsh(t).max())
+
+
+def full_hessian(hvp: Hvp, n: int) -> np.ndarray:
+    """The n×n matrix from n products with unit vectors, symmetrised."""
+    eye = torch.eye(n, dtype=torch.float64)
+    h = torch.stack([hvp(eye[i]) for i in range(n)]).numpy()
+    return 0.5 * (h + h.T)
+
+
+def alpha_hvp(model: Supernet, batches: Sequence[Batch], cell_types: Sequence[str],
+              weight_decay: float) -> tuple[Hvp, int]:
+    """H·v for H = ∇²_α mean_b L(b) + weight_decay·I (Adam's α L2 term, as in RobustDARTS).
+
+    One forward and first backward with create_graph, kept for every product. The model is
+    used as it is (train mode: BN on batch statistics, as RobustDARTS); the caller restores BN
+    buffers.
+    """
+    alphas = [model.alphas[t] for t in cell_types if model.alphas[t].requires_grad]
+    loss = sum(F.cross_entropy(model(x), y) for x, y in batches) / len(batches)
+    grads = torch.autograd.grad(loss, alphas, create_graph=True)
+    g = torch.cat([gr.reshape(-1) for gr in grads])          # (n,) with its graph
+    n = g.numel()
+
+    def hvp(v: torch.Tensor) -> torch.Tensor:
+        hv = torch.autograd.grad(g @ v.to(g), alphas, retain_graph=True)
+        return torch.cat([h.reshape(-1) for h in hv]).double().cpu() + weight_decay * v
+
+    return hvp, n
+
+
+def hessian_eigenvalue(model: Supernet, batches: Sequence[Batch], cell_types: Sequence[str],
+                       weight_decay: float, exact_max: int = EXACT_HESSIAN_MAX) -> float:
+    """λmax of the validation-loss Hessian in α on fixed batches; BN buffers and the model's
+    train/eval mode are restored, no .grad is touched. NaN when no α is being searched."""
+    if not any(model.alphas[t].requires_grad for t in cell_types):
+        return float("nan")
+    with _preserved(model):
+        model.train()
+        hvp, n = alpha_hvp(model, batches, cell_types, weight_decay)
+        if n <= exact_max:
+            return float(np.linalg.eigvalsh(full_hessian(hvp, n)).max())
+        return top_eigenvalue(hvp, n)
+
+
+# --- discretisation gap (§8.5) ----------------------------------------------------------------
+
+def _row(g: Genotype, j: int, target: int) -> int:
+    """α row of the edge j -> target (rows run node by node, as the supernets read them)."""
+    if isinstance(g, NB201Genotype):    # node i has rows i(i-1)/2 .. +i-1
+        return target * (target - 1) // 2 + j
+    k = target - 2                       # DARTS node k has rows Σ_{m<k}(m+2) .. +k+1
+    return k * (k + 3) // 2 + j
+
+
+def discrete_weights(g: Genotype, space: SearchSpace) -> dict[str, np.ndarray]:
+    """One-hot mixing weights of the derived cell: 1 on each kept edge's op, dropped edges 0."""
+    out = {}
+    for cell, edges in genotype_ops(g).items():
+        w = np.zeros((space.n_edges, len(space.ops)))   # (edges, ops)
+        for op, j, target in edges:
+            w[_row(g, j, target), space.ops.index(op)] = 1.0
+        out[cell] = w
+    return out
+
+
+class _preserved:
+    """Restore a model's buffers (BN running statistics), BN momenta and train/eval mode."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+
+    def __enter__(self) -> None:
+        self.training = self.model.training
+        self.buffers = {n: b.detach().clone() for n, b in self.model.named_buffers()}
+        self.momenta = {m: m.momentum for m in self.model.modules()
+                        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+
+    def __exit__(self, *exc: object) -> None:
+        with torch.no_grad():
+            for n, b in self.model.named_buffers():
+                b.copy_(self.buffers[n])
+        for m, momentum in self.momenta.items():
+            m.momentum = momentum
+        self.model.train(self.training)
+
+
+@torch.no_grad()
+def recalibrate_bn(model: Supernet, batches: Iterable[Batch],
+                   weights: Mapping[str, torch.Tensor] | None = None) -> None:
+    """Recompute BN running statistics from scratch as an exact average over `batches`."""
+    bns = [m for m in model.modules()
+           if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    for m in bns:
+        m.reset_running_stats()
+    model.train()
+    for k, (x, _) in enumerate(batches):
+        for m in bns:  # momentum 1/(k+1): the running value is the mean over batches so far
+            m.momentum = 1.0 / (k + 1)
+        model(x, weights)
+
+
+@torch.no_grad()
+def accuracy(model: Supernet, batches: Iterable[Batch],
+             weights: Mapping[str, torch.Tensor] | None = None) -> float:
+    model.eval()
+    correct, n = 0.0, 0
+    for x, y in batches:
+        correct += float((model(x, weights).argmax(1) == y).sum())
+        n += len(y)
+    return correct / max(n, 1)
+
+
+def discrete_accuracy(model: Supernet, g: Genotype, space: SearchSpace,
+                      calibration: Iterable[Batch], evaluation: Iterable[Batch]) -> float:
+    """Accuracy of the discretised network with inherited weights after BN recalibration on
+    `calibration` batches. The model's BN statistics, momenta and mode are restored."""
+    device = next(model.parameters()).device
+    weights = {t: torch.tensor(w, dtype=torch.float32, device=device)
+               for t, w in discrete_weights(g, space).items()}
+    with torch.no_grad():  # PC-DARTS scales each edge by its β weight: cancel it on kept edges
+        for t, edge_w in (model.edge_weights() or {}).items():
+            weights[t] = weights[t] / edge_w[:, None]
+    with _preserved(model):
+        recalibrate_bn(model, calibration, weights)
+        return accuracy(model, evaluation, weights)
+
+
+# --- the per-run tracker ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StopDecision:
+    genotype: str                  # the genotype to keep
+    epoch: int                     # the epoch it was derived at (-1: before training)
+    message: str
+
+
+class IndicatorTracker:
+    """Computes the indicators at the end of every epoch and checks the alert rules.
+
+    Created once per run after a resume has loaded the checkpoint: `history` (the loop's
+    per-epoch list, saved in the checkpoint) holds the indicators and genotypes of the epochs
+    already done, and `alphas` / `genotype` are those of the last of them.
+    """
+
+    def __init__(self, setup: SearchSetup, history: Sequence[Mapping[str, Any]],
+                 alphas: Mapping[str, np.ndarray], genotype: str) -> None:
+        self.s = setup
+        self.rows = [{"epoch": h["epoch"], **h.get("indicators", {})} for h in history]
+        self.genotypes = {h["epoch"]: h["genotype"] for h in history if "genotype" in h}
+        if not history:
+            self.genotypes[-1] = genotype
+        self.prev_alphas, self.prev_genotype = dict(alphas), genotype
+        self.stop: StopDecision | None = None
+        self._grads: dict[str, list[float]] = {"alpha_grad_norm": [], "weight_grad_norm": []}
+
+    def listen(self, on_event: Callable[[Event], None] | None) -> Callable[[Event], None]:
+        """Wrap the loop's event sink to average the gradient norms the StepRecords carry."""
+        def forward(ev: Event) -> None:
+            if isinstance(ev, StepRecord):
+                for name, values in self._grads.items():
+                    if np.isfinite(getattr(ev, name)):
+                        values.append(getattr(ev, name))
+            if on_event is not None:
+                on_event(ev)
+        return forward
+
+    def epoch(self, epoch: int, alphas: Mapping[str, np.ndarray], genotype: str,
+              train_acc: float, val_acc: float) -> tuple[dict[str, float], list[AlertRecord]]:
+        """Indicators of the epoch just finished and the alerts that fire on it."""
+        cfg, space = self.s.cfg, self.s.space
+        relax = get_relaxation(cfg.relaxation).numpy
+        ind: dict[str, float] = {}
+        cur = genotype_ops(parse_genotype(genotype, ops=space.ops))
+        prev = genotype_ops(parse_genotype(self.prev_genotype, ops=space.ops))
+        for cell in space.cell_types:
+            state = CellState(space.ops, alphas[cell], relax(alphas[cell]), cur[cell],
+                              self.prev_alphas[cell], prev[cell])
+            for name in INDICATORS.names():
+                fn = INDICATORS.get(name).fn
+                if fn is not None:
+                    ind[indicator_key(name, cell)] = fn(state)
+        if len(learnable_cols(space.ops)) >= 2:
+            stable = all(same_ranking(self.prev_alphas[t], alphas[t], space.ops)
+                         for t in space.cell_types)
+            last = self.rows[-1].get("rank_stable_epochs", 0.0) if self.rows else 0.0
+            ind["rank_stable_epochs"] = last + 1.0 if stable else 0.0
+        for name, values in self._grads.items():
+            if values:
+                ind[name] = float(np.mean(values))
+            values.clear()
+        ind["train_val_gap"] = train_acc - val_acc
+        ind.update(self._model_indicators(epoch, genotype, val_acc))
+        ind = {k: float(v) for k, v in ind.items() if np.isfinite(v)}  # plain floats, no NaN
+
+        self.rows.append({"epoch": epoch, **ind})
+        self.genotypes[epoch] = genotype
+        self.prev_alphas, self.prev_genotype = dict(alphas), genotype
+        fired = check_alerts(self.rows, cfg)
+        records = [AlertRecord(epoch, f.rule, f.message, cfg.alert_action) for f in fired]
+        if fired and cfg.alert_action == "stop":
+            f = fired[0]
+            kept = max((e for e in self.genotypes if e <= f.keep_epoch),
+                       default=min(self.genotypes))
+            self.stop = StopDecision(
+                self.genotypes[kept], kept,
+                f"Stopped by alert {f.rule!r} at epoch {epoch}; keeping the genotype derived "
+                f"{'before training' if kept < 0 else f'at epoch {kept}'}: "
+                f"{self.genotypes[kept]}")
+        return ind, records
+
+    def _model_indicators(self, epoch: int, genotype: str, val_acc: float) -> dict[str, float]:
+        """λmax and the discretisation gap on their epochs. The global RNG is saved and
+        restored, so turning them on does not change the search itself."""
+        cfg, s = self.s.cfg, self.s
+        due_h = cfg.hessian_every > 0 and (epoch + 1) % cfg.hessian_every == 0
+        due_g = cfg.gap_every > 0 and ((epoch + 1) % cfg.gap_every == 0
+                                        or epoch == cfg.epochs - 1)
+        out: dict[str, float] = {}
+        if not (due_h or due_g):
+            return out
+        devices = [s.device.index or 0] if s.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            if due_h:
+                batches = _first(s.data.held_out.ordered(cfg.batch_size), cfg.hessian_batches)
+                out["hessian_eig"] = hessian_eigenvalue(s.model, batches, s.space.cell_types,
+                                                        cfg.arch_weight_decay)
+            if due_g:
+                calibration = _first(s.data.train.ordered(cfg.batch_size), cfg.gap_bn_batches)
+                acc = discrete_accuracy(s.model, parse_genotype(genotype, ops=s.space.ops),
+                                        s.space, calibration, s.data.held_out.ordered())
+                out["disc_val_acc"], out["disc_gap"] = acc, val_acc - acc
+        return out
+
+
+def _first(batches: Iterable[Batch], n: int) -> list[Batch]:
+    out = []
+    for b in batches:
+        if len(out) == n:
+            break
+        out.append(b)
+    return out

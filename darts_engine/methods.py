@@ -1,0 +1,100 @@
+"""DARTS variants ("methods"), registered by name, and how they compose with update rules.
+
+Two orthogonal choices make a search:
+- `algorithm` (algorithms.py) is the *update rule*: how one step turns batches into w and α
+  updates (bi-level first / second order, single-level).
+- `method` (this registry) is what a DARTS variant changes *around* the update rule:
+  - the supernet it builds (PC-DARTS: partial channels and edge normalisation, pcdarts.py),
+  - the mixing weights of the weight step (SDARTS-RS, MS-DARTS: `StepContext.w_step_mixing`,
+    smoothing.py),
+  - the loop between epochs (LFR-DARTS: derive, freeze and deepen per stage, lfr.py).
+  Every method runs under every update rule; each module says which one its paper used.
+  (`relaxation`, softmax or sparsemax, is a third, independent choice: relaxations.py.)
+
+A method is a `Method` (name, label, config check) whose `start(cfg)` returns a `MethodRun`:
+the per-run hooks the search loop calls. The defaults change nothing, which is plain DARTS:
+
+    build_search:  model_options() -> supernet options; attach(setup) after the optimisers
+    each epoch:    begin_epoch(setup, epoch) after lr / update_alpha are set; events it returns
+                   are reported
+    epoch record:  extras(setup) -> arrays stored with the epoch (EpochRecord.extras)
+    checkpoints:   state_dict() / load_state_dict(setup, state) (before optimiser states load)
+
+Paper hyper-parameters come as launch presets (`offer_preset`), never as hidden defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .events import Event
+from .registries import METHODS
+
+if TYPE_CHECKING:
+    from .config import SearchConfig
+    from .search import SearchSetup
+
+
+class MethodRun:
+    """One run's hooks into the search loop (see the module docstring); plain DARTS."""
+
+    def __init__(self, cfg: SearchConfig) -> None:
+        self.cfg = cfg
+
+    def model_options(self) -> dict[str, Any]:
+        return {}
+
+    def attach(self, s: SearchSetup) -> None:
+        pass
+
+    def begin_epoch(self, s: SearchSetup, epoch: int) -> list[Event]:
+        return []
+
+    def extras(self, s: SearchSetup) -> dict[str, np.ndarray]:
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, s: SearchSetup, state: dict[str, Any]) -> None:
+        pass
+
+
+def _no_check(cfg: SearchConfig) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str                                   # for people, e.g. "LFR-DARTS (approximation)"
+    description: str
+    start: Callable[[SearchConfig], MethodRun]   # the per-run hooks
+    check: Callable[[SearchConfig], None] = _no_check  # raises ConfigError naming the field
+
+    def check_config(self, cfg: SearchConfig) -> None:
+        self.check(cfg)
+
+
+def register(method: Method) -> Method:
+    return METHODS.register(method.name, method, f"{method.label}: {method.description}")
+
+
+def get_method(name: str) -> Method:
+    return METHODS.get(name)
+
+
+def offer_preset(title: str, description: str, overrides: dict[str, Any]) -> None:
+    """Add a launch preset (presets.PRESETS, which the launch form lists) for a method."""
+    from .presets import PRESETS, Preset
+
+    PRESETS[title] = Preset(description, overrides)
+
+
+register(Method(
+    "darts", "DARTS", "the plain supernet and loop; the update rule alone decides the run "
+                      "(Liu et al. 2019)", MethodRun))

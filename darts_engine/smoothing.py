@@ -1,0 +1,164 @@
+"""SDARTS-RS and MS-DARTS: one perturbation mechanism for the weight step, two configurations.
+
+Both train w on *perturbed mixing weights in softmax space* and leave α alone: the hook
+`StepContext.w_step_mixing(model, batch)` returns the weights the w step mixes ops with, so α
+is never overwritten and needs no restoring (the reference code copies softmax(α) into α and
+restores it after the w step; the result is the same). The α step always sees the clean α.
+Under a non-softmax relaxation the same happens around the relaxed weights.
+
+- `sdarts-rs` (Chen & Hsieh, ICML 2020; ALGORITHMS.md §9 item 2): p = softmax(α) + U(−ε, ε),
+  clipped to [0, 1] (a row clipped to all zeros gets a 1 at its largest entry), then each row
+  divided by its sum, as the reference code's `clip()` does (§9 only says "clip to [0, 1]").
+- `ms-darts` (Hsieh et al., arXiv 2108.09996; §6.2, as coded): T mean-shift iterations on the
+  training batch, model in eval mode, no gradients. Each draws N samples ξ̃_n = p + U(−ε, ε),
+  clips them (ξ_n, no renormalisation), scores ℓ_n = L(x, y; ξ_n), and moves each cell type's
+  point to Σ_n ω_n k_n ξ̃_n / Σ_n ω_n k_n with ω = softmax_n(ℓ) (higher loss, more weight) and
+  the Gaussian kernel k_n = exp(−½(‖p − ξ_n‖/h)²)/(h√2π). Costs T·N extra forward passes.
+
+ε ramps linearly per epoch from ε/10 to ε (`perturb_eps`; SDARTS-RS: 0.03 → 0.3, MS-DARTS:
+0.025 → 0.25). MS-DARTS' bandwidth h is constant, as in the code; the paper's bandwidth schedule
+could not be verified. Warm-up (`warmup_epochs`, MS-DARTS preset: 5) only holds back the α step.
+Both references update α with `bilevel-1st`. The run stores `perturb_eps` (shape (1,)) per epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .methods import Method, MethodRun, offer_preset, register
+
+if TYPE_CHECKING:
+    from .algorithms import Batch
+    from .config import SearchConfig
+    from .search import SearchSetup
+    from .supernet import Supernet
+
+Weights = dict[str, torch.Tensor]  # cell type -> (edges, ops) mixing weights
+
+
+def eps_at(eps_max: float, epoch: int, epochs: int) -> float:
+    """ε(e) = ε/10 + (ε − ε/10)·e/E (SDARTS' and MS-DARTS' per-epoch ramp)."""
+    return eps_max / 10 + (eps_max - eps_max / 10) * epoch / epochs
+
+
+def uniform_sample(p: Weights, eps: float) -> Weights:
+    """p + U(−ε, ε), elementwise (torch's global RNG, so a seeded run repeats)."""
+    return {t: w + (2 * torch.rand_like(w) - 1) * eps for t, w in p.items()}
+
+
+def clip_unit(raw: torch.Tensor) -> torch.Tensor:
+    """Clip to [0, 1]; a row that clips to all zeros gets 1 at its largest raw entry."""
+    q = raw.clamp(0, 1)
+    dead = (q.sum(dim=-1) == 0)[..., None]                               # (edges, 1)
+    one_hot = F.one_hot(raw.argmax(dim=-1), raw.shape[-1]).to(q.dtype)  # (edges, ops)
+    return torch.where(dead, one_hot, q)
+
+
+def random_smoothing(p: Weights, eps: float, renormalise: bool = True) -> Weights:
+    """SDARTS-RS: a uniform perturbation within ε, clipped to [0, 1] (rows renormalised)."""
+    out = {t: clip_unit(w) for t, w in uniform_sample(p, eps).items()}
+    if renormalise:
+        out = {t: w / w.sum(dim=-1, keepdim=True) for t, w in out.items()}
+    return out
+
+
+@torch.no_grad()
+def mean_shift(p: Weights, loss_fn: Callable[[Weights], torch.Tensor], eps: float,
+               samples: int, iters: int, bandwidth: float) -> Weights:
+    """MS-DARTS' mean shift of the mixing weights `p` (see the module docstring)."""
+    for _ in range(iters):
+        raw = [uniform_sample(p, eps) for _ in range(samples)]             # ξ̃_n, unclipped
+        clipped = [{t: clip_unit(w) for t, w in r.items()} for r in raw]   # ξ_n
+        losses = torch.stack([loss_fn(c) for c in clipped]).double()      # ℓ_n, (N,)
+        log_omega = torch.log_softmax(losses, dim=0)
+        new = {}
+        for t, centre in p.items():
+            dist = torch.stack([torch.linalg.vector_norm(centre - c[t]) for c in clipped])
+            # log(ω_n k_n) up to a constant: the normalisation 1/(h√2π) cancels in the ratio
+            log_wk = log_omega - 0.5 * (dist.double() / bandwidth) ** 2
+            coef = torch.softmax(log_wk, dim=0).to(centre.dtype)            # (N,)
+            new[t] = sum(coef[n] * raw[n][t] for n in range(samples))
+        p = new
+    return p
+
+
+class WeightSmoothing:
+    """The `w_step_mixing` hook: perturbed relaxed α for the w step; ε is set per epoch."""
+
+    def __init__(self, cfg: SearchConfig, kind: str, eps_max: float) -> None:
+        self.cfg, self.kind, self.eps_max = cfg, kind, eps_max
+        self.eps = eps_at(eps_max, 0, cfg.epochs)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.eps = eps_at(self.eps_max, epoch, self.cfg.epochs)
+
+    def __call__(self, model: Supernet, batch: Batch) -> Weights:
+        with torch.no_grad():
+            p = {t: w.detach() for t, w in model.mixing_weights().items()}
+        if self.kind == "uniform":
+            return random_smoothing(p, self.eps)
+        x, y = batch
+        was_training = model.training
+        model.eval()  # as the reference: BN on running statistics, no buffer updates
+        try:
+            return mean_shift(p, lambda w: F.cross_entropy(model(x, w), y), self.eps,
+                              self.cfg.ms_samples, self.cfg.ms_iters, self.cfg.ms_bandwidth)
+        finally:
+            model.train(was_training)
+
+
+class SmoothingRun(MethodRun):
+    kind = "uniform"
+    default_eps = 0.3
+
+    def attach(self, s: SearchSetup) -> None:
+        self.smoothing = WeightSmoothing(self.cfg, self.kind,
+                                         self.cfg.perturb_eps or self.default_eps)
+        s.ctx.w_step_mixing = self.smoothing
+
+    def begin_epoch(self, s: SearchSetup, epoch: int) -> list:
+        self.smoothing.set_epoch(epoch)
+        return []
+
+    def extras(self, s: SearchSetup) -> dict[str, np.ndarray]:
+        return {"perturb_eps": np.array([self.smoothing.eps], dtype=np.float32)}
+
+
+class MeanShiftRun(SmoothingRun):
+    kind = "mean-shift"
+    default_eps = 0.25
+
+
+register(Method(
+    "sdarts-rs", "SDARTS-RS",
+    "the weight step mixes ops with softmax(α) + U(−ε, ε), clipped to [0, 1] and renormalised; "
+    "ε ramps 0.03 → 0.3 (Chen & Hsieh 2020). Paper: bilevel-1st", SmoothingRun))
+register(Method(
+    "ms-darts", "MS-DARTS",
+    "the weight step mixes ops with a mean-shifted point: N perturbed samples of softmax(α) "
+    "within ε, weighted by their loss and a Gaussian kernel of bandwidth h, T times; ε ramps "
+    "0.025 → 0.25 (Hsieh et al. 2021, as in the code; the paper's bandwidth schedule is "
+    "unverified). Paper: bilevel-1st, 5 warm-up epochs", MeanShiftRun))
+
+offer_preset(
+    "SDARTS-RS paper settings (CIFAR-10)",
+    "SDARTS-RS (Chen & Hsieh 2020, ALGORITHMS.md §9): DARTS' CIFAR-10 search with the weight "
+    "step on softmax(α) randomly perturbed within ε, ε ramping 0.03 → 0.3. Needs CIFAR-10 under "
+    "data_root (or download on) and a GPU.",
+    dict(space="darts", algorithm="bilevel-1st", method="sdarts-rs", dataset="cifar10",
+         init_channels=16, cells=8, epochs=50, batch_size=64, lr=0.025, lr_min=0.001,
+         weight_decay=3e-4, arch_lr=3e-4, perturb_eps=0.3, name="SDARTS-RS CIFAR-10"))
+offer_preset(
+    "MS-DARTS code defaults (CIFAR-10)",
+    "MS-DARTS as in its code (ALGORITHMS.md §6.2): 40 epochs, 5 warm-up, mean shift with N=3 "
+    "samples, T=2 iterations, bandwidth 1.0, ε ramping 0.025 → 0.25; otherwise DARTS settings. "
+    "The paper's bandwidth schedule could not be verified. Needs CIFAR-10 and a GPU.",
+    dict(space="darts", algorithm="bilevel-1st", method="ms-darts", dataset="cifar10",
+         init_channels=16, cells=8, epochs=40, warmup_epochs=5, batch_size=64, lr=0.025,
+         lr_min=0.001, weight_decay=3e-4, arch_lr=3e-4, perturb_eps=0.25, ms_samples=3,
+         ms_iters=2, ms_bandwidth=1.0, name="MS-DARTS CIFAR-10"))

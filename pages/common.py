@@ -1,0 +1,260 @@
+"""What every page shares: the process-wide run manager and store, cached reads of a run, the
+selected runs in the URL, and a few small widgets. Not a page itself (app.py lists the pages).
+
+Reads are cached per (run id, store data version): while a run gets no new rows nothing is
+reloaded, and a finished run is read once. Worker threads never come here; pages only read
+the store and the manager's plain-data status.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from darts_engine import SPACES, charts, runs
+from darts_engine.genotype import Genotype, softmax
+from darts_engine.registries import RELAXATIONS
+from darts_engine.runs import RunManager
+from darts_engine.store import ACTIVE, RunStore, default_home
+
+MAX_STEP_POINTS = 600        # step curves are strided server-side to at most this many points
+MAX_LINE_POINTS = 150        # time points per small-multiple line
+REFRESH_S = 1.0              # live page refresh
+COMPARE_REFRESH_S = 2.0
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+# --- the process-wide manager ------------------------------------------------------------------
+@st.cache_resource(show_spinner=False, on_release=lambda m: m.shutdown())
+def _manager(home: str) -> RunManager:
+    # Two searches at a time (each with cores / 2 torch threads); the rest wait as "queued".
+    return RunManager(RunStore(home), max_concurrent=2)
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up() -> threading.Thread:
+    """Once per server: the engine's one-time imports, in the background (no st.* there)."""
+    t = threading.Thread(target=runs.warm_up, name="dartboard-warm-up", daemon=True)
+    t.start()
+    return t
+
+
+def manager() -> RunManager:
+    """The one RunManager of this server process, on $DARTBOARD_HOME (default ./runs)."""
+    return _manager(str(default_home().expanduser().resolve()))
+
+
+def store() -> RunStore:
+    return manager().store
+
+
+# --- one run, read from the store ----------------------------------------------------------------
+@dataclass(frozen=True)
+class RunView:
+    """A consistent copy of one run as the pages need it. α are raw logits."""
+
+    run: dict[str, Any]
+    epochs: pd.DataFrame            # epoch_metrics
+    steps: pd.DataFrame             # step_metrics, strided to MAX_STEP_POINTS
+    alpha_index: pd.DataFrame       # epoch, step, source of every recorded α snapshot
+    alphas: dict[str, np.ndarray]   # cell -> (T, edges, ops), rows as alpha_index
+    ops: tuple[str, ...]
+    edges: dict[str, tuple[str, ...]]
+    param_free: tuple[str, ...]
+    betas: dict[str, tuple[np.ndarray, np.ndarray]]  # PC-DARTS: cell -> (epochs, raw β (T, edges))
+    logs: pd.DataFrame              # the last log lines
+    alerts: pd.DataFrame
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.run["config"]
+
+    def mix(self, raw: np.ndarray) -> np.ndarray:
+        """Raw α -> the mixing weights the run uses (softmax unless its relaxation differs)."""
+        name = self.config.get("relaxation", "softmax")
+        return RELAXATIONS.get(name).numpy(raw) if name in RELAXATIONS else softmax(raw)
+
+    def snapshot(self, i: int) -> dict[str, np.ndarray]:
+        """Raw α of every cell at snapshot i (a row of alpha_index)."""
+        return {cell: a[i] for cell, a in self.alphas.items()}
+
+    def genotype_at(self, i: int) -> Genotype:
+        """The cell that would be derived at snapshot i: the space's rule, the run's
+        relaxation, and PC-DARTS β of the last epoch that ended by then."""
+        epoch = int(self.alpha_index["epoch"].iloc[i])
+        if self.alpha_index["source"].iloc[i] != "epoch":
+            epoch -= 1  # mid-epoch: β as of the end of the previous epoch
+        betas = {}
+        for cell, (epochs, beta) in self.betas.items():
+            k = np.searchsorted(epochs, epoch, side="right") - 1
+            if k >= 0:
+                betas[cell] = beta[k]
+        return charts.derive(self.config["space"], self.ops, self.snapshot(i),
+                             normalise=self.mix,
+                             edge_weights=betas if len(betas) == len(self.alphas) else None)
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        return tuple(self.edges)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return int(self.run.get("steps_per_epoch") or 0)
+
+    def epoch_rows(self) -> np.ndarray:
+        """Snapshot positions of the end-of-epoch α, in epoch order."""
+        return np.flatnonzero(self.alpha_index["source"].to_numpy() == "epoch")
+
+
+def _space_info(run: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]],
+                                                tuple[str, ...]]:
+    space = SPACES.get(run["config"]["space"])
+    ops = tuple(run["ops"]) or space.ops
+    edges = {c: tuple(e) for c, e in run["edges"].items()} or {
+        c: space.edge_labels for c in space.cell_types}
+    return ops, edges, tuple(o for o in ops if o in space.param_free)
+
+
+def _alpha_timeline(s: RunStore, run_id: str, cells: tuple[str, ...]
+                    ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Step and epoch α snapshots merged by step; at equal steps the epoch record wins.
+    Cells are read one after the other while the run may still write: all are cut to the
+    steps every cell has, so snapshot i means the same step in each."""
+    timelines = {}
+    for cell in cells:
+        parts = [s.alpha_history(run_id, cell, source=source) for source in ("step", "epoch")]
+        idx = pd.concat([p[0].assign(source=src) for p, src in zip(parts, ("step", "epoch"),
+                                                                      strict=True)],
+                        ignore_index=True)
+        a = np.concatenate([p[1] for p in parts])
+        order = np.lexsort(((idx["source"] != "epoch").to_numpy(), idx["step"].to_numpy()))
+        idx = idx.iloc[order].reset_index(drop=True)
+        keep = ~idx.duplicated("step", keep="first").to_numpy()
+        timelines[cell] = (idx[keep].reset_index(drop=True), a[order][keep])
+    if not timelines:
+        return pd.DataFrame({"epoch": [], "step": [], "source": []}), {}
+    last = min((int(i["step"].iloc[-1]) if len(i) else -1) for i, _ in timelines.values())
+    index = None
+    arrays = {}
+    for cell, (idx, a) in timelines.items():
+        n = int((idx["step"] <= last).sum())
+        index = idx.iloc[:n] if index is None else index
+        arrays[cell] = a[:n]
+    return index, arrays
+
+
+@st.cache_data(show_spinner=False, max_entries=48)
+def _load(home: str, run_id: str, version: tuple[Any, ...], steps: bool) -> RunView:
+    # `home` and `version` only key the cache: a new version means new rows or a new status.
+    s = store()
+    run = s.get_run(run_id)
+    ops, edges, param_free = _space_info(run)
+    index, alphas = _alpha_timeline(s, run_id, tuple(edges))
+    betas = {}
+    for cell in edges:
+        idx, beta = s.extras_history(run_id, f"beta_{cell}")
+        if len(idx):
+            betas[cell] = (idx["epoch"].to_numpy(), beta)
+    return RunView(run=run, epochs=s.epoch_metrics(run_id),
+                   steps=(s.step_metrics(run_id, max_points=MAX_STEP_POINTS) if steps
+                          else pd.DataFrame(columns=["step"])),
+                   alpha_index=index, alphas=alphas, ops=ops, edges=edges,
+                   param_free=param_free, betas=betas, logs=s.logs(run_id, limit=50),
+                   alerts=s.alerts(run_id))
+
+
+def load_run(run_id: str, steps: bool = True) -> RunView:
+    """The run's data as of now (cached while nothing changed). Raises RunNotFound.
+    steps=False skips the per-step metrics (pages that plot per epoch only)."""
+    s = store()
+    return _load(str(s.home), run_id, s.data_version(run_id), steps)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _edge_lines(run_id: str, n: int, last_step: int, cell: str, _view: RunView) -> Any:
+    # Keyed by the α snapshots it shows; built once per new snapshot, shared read-only
+    # (st.plotly_chart only serialises it). About 100 traces for a DARTS cell.
+    view = _view
+    keep = charts.downsample(len(view.alpha_index), MAX_LINE_POINTS)
+    x = view.alpha_index["step"].to_numpy(np.float64)[keep] / max(1, view.steps_per_epoch)
+    return charts.edge_weight_lines(x, view.mix(view.alphas[cell][keep]), view.ops,
+                                    view.edges[cell], cols=7 if len(view.edges[cell]) > 6 else 6)
+
+
+def edge_lines_figure(view: RunView, cell: str) -> Any:
+    """Small multiples of one cell's edges over time (cached per α snapshot count)."""
+    idx = view.alpha_index
+    return _edge_lines(view.run["id"], len(idx), int(idx["step"].iloc[-1]), cell, view)
+
+
+def list_runs() -> pd.DataFrame:
+    s = store()
+    s.mark_interrupted(live_ids=manager().live_ids())  # e.g. a CLI run whose process died
+    return s.list_runs()
+
+
+# --- status of a run, live or not ---------------------------------------------------------------
+def run_status(view: RunView) -> dict[str, Any]:
+    """The manager's plain-data status for runs this server runs; for others (CLI runs,
+    finished runs after a restart) the same keys estimated from the store."""
+    status = manager().status(view.run["id"])
+    if status is not None and manager().is_live(view.run["id"]):
+        return status
+    run, ep = view.run, view.epochs
+    times = ep["epoch_time"].to_numpy(np.float64)[-5:] if len(ep) else np.array([])
+    epoch_time = float(np.mean(times)) if times.size else float("nan")
+    spe = view.steps_per_epoch
+    epochs = int(view.config.get("epochs", 0))
+    done = int(run["epochs_done"])
+    step = int(view.steps["step"].iloc[-1]) if len(view.steps) else done * spe
+    return {"run_id": run["id"], "state": run["status"], "epoch": done, "epochs": epochs,
+            "step": step, "steps_per_epoch": spe,
+            "steps_per_s": spe / epoch_time if spe and times.size else float("nan"),
+            "eta_s": (epochs - done) * epoch_time if run["status"] in ACTIVE else 0.0,
+            "error": run["error"]}
+
+
+def is_active(state: str) -> bool:
+    return state in ACTIVE
+
+
+def run_label(row: Any) -> str:
+    """`name — space/dataset (id)` for pickers; row: a list_runs row or run dict."""
+    cfg = row.get("config") or {}
+    algorithm = row.get("algorithm") or cfg.get("algorithm", "")
+    space = row.get("space") or cfg.get("space", "")
+    dataset = row.get("dataset") or cfg.get("dataset", "")
+    name = row.get("name") or algorithm
+    return f"{name} — {space}/{dataset} ({row['id']})"
+
+
+# --- runs in the URL -------------------------------------------------------------------------
+def url_runs(key: str) -> list[str]:
+    """Run ids from the query parameter `key` (`?run=ID` or `?runs=ID1,ID2`)."""
+    value = st.query_params.get(key, "")
+    return [r for r in str(value).split(",") if r]
+
+
+def set_url_runs(key: str, run_ids: list[str]) -> None:
+    if run_ids:
+        st.query_params[key] = ",".join(run_ids)
+    elif key in st.query_params:
+        del st.query_params[key]
+
+
+# --- small shared widgets ------------------------------------------------------------------------
+def no_runs_yet() -> None:
+    st.info("No runs yet. Start one from **Launch** — the collapse demo takes a few minutes "
+            "on a laptop CPU.")
+    st.page_link("pages/launch.py", label="Go to Launch", icon=":material/rocket_launch:")
+
+
+def missing_run(run_id: str) -> None:
+    st.warning(f"Run `{run_id}` is not in the store at {store().home} (it may have been "
+               "deleted).")

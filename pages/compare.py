@@ -1,0 +1,176 @@
+"""Compare: 2–4 runs side by side. Overlaid curves; heatmaps and derived cells of every run at one
+shared epoch; a genotype diff at that epoch; a summary table with config differences marked.
+Refreshes itself while any of the runs is active. `?runs=ID1,ID2` selects the runs.
+"""
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from darts_engine import charts
+from darts_engine.store import RunNotFound
+from pages import common
+from pages.common import RunView
+
+MAX_RUNS = 4
+
+
+def _labels(views: dict[str, RunView]) -> dict[str, str]:
+    """Short unique labels: the run name (or algorithm), with the id where names repeat."""
+    names = {rid: v.run["name"] or v.config.get("algorithm", rid) for rid, v in views.items()}
+    counts = pd.Series(list(names.values())).value_counts()
+    return {rid: n if counts[n] == 1 else f"{n} ({rid[-4:]})" for rid, n in names.items()}
+
+
+def _snapshot_at(view: RunView, epoch: int) -> tuple[int, int] | None:
+    """(epoch shown, snapshot row) at the end of `epoch`, or of the run's last epoch before."""
+    rows = view.epoch_rows()
+    if rows.size == 0:
+        return None
+    k = min(epoch, rows.size - 1)
+    return k, int(rows[k])
+
+
+def curves_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
+    st.subheader("Curves")
+    st.plotly_chart(charts.compare_curves({labels[r]: v.epochs for r, v in views.items()}),
+                    key="compare_curves")
+
+
+def cells_section(views: dict[str, RunView], labels: dict[str, str]) -> int | None:
+    """Heatmaps and cells at one epoch for every run; returns the epoch shown."""
+    st.subheader("Operation weights and derived cells at one epoch")
+    last = max((int(v.run["epochs_done"]) for v in views.values()), default=0)
+    if last == 0:
+        st.info("Waiting for the first epoch to finish…")
+        return None
+    # The range is the longest planned run, fixed while the runs progress (a slider whose
+    # range changes is a new widget); epochs not reached yet show a run's last epoch.
+    planned = max([last, *(int(v.config.get("epochs", 0)) for v in views.values())])
+    follow = st.session_state.setdefault("compare_follow", True)
+    if follow or "compare_epoch" not in st.session_state:
+        st.session_state["compare_epoch"] = last
+    top = st.columns([4, 1], vertical_alignment="bottom")
+    top[1].checkbox("Follow latest", key="compare_follow", help="Untick to pick an epoch.")
+    if planned > 1:
+        epoch = top[0].slider("Epoch (shared by all runs)", 1, planned, key="compare_epoch",
+                              disabled=follow)
+    else:
+        epoch = 1
+    epoch = min(epoch, last)
+    cols = st.columns(len(views))
+    for col, (rid, view) in zip(cols, views.items(), strict=True):
+        with col:
+            st.markdown(f"**{labels[rid]}** · {view.config.get('algorithm')}")
+            at = _snapshot_at(view, epoch - 1)
+            if at is None:
+                st.caption("No epoch finished yet.")
+                continue
+            shown, row = at
+            if shown != epoch - 1:
+                st.caption(f"(its last epoch: {shown + 1})")
+            raw = view.snapshot(row)
+            for cell in view.cells:
+                st.plotly_chart(
+                    charts.alpha_heatmap(view.mix(raw[cell]), view.ops, view.edges[cell],
+                                         title=cell if cell == "cell" else f"{cell} cell"),
+                    key=f"compare_heatmap_{rid}_{cell}", config={"displayModeBar": False})
+            try:
+                genotype = view.genotype_at(row)
+            except ValueError as e:
+                st.caption(f"No cell to draw: {e}")
+                continue
+            for dot in charts.cell_dots(genotype, raw, view.ops, normalise=view.mix).values():
+                st.graphviz_chart(dot, width="stretch")
+    return epoch
+
+
+def diff_section(views: dict[str, RunView], labels: dict[str, str], epoch: int) -> None:
+    st.subheader(f"Genotype diff at epoch {epoch}")
+    genotypes: dict[str, str] = {}
+    for rid, view in views.items():
+        at = _snapshot_at(view, epoch - 1)
+        if at is not None:
+            genotypes[labels[rid]] = str(view.genotype_at(at[1]))
+    ops = sorted({op for v in views.values() for op in v.ops})
+    diff = charts.genotype_diff(genotypes, ops)
+    if diff.empty:
+        st.caption("Nothing to compare yet.")
+        return
+    st.caption(f"{int(diff['differs'].sum())} of {len(diff)} nodes differ (highlighted).")
+    st.dataframe(diff.style.apply(_highlight_rows, mask=diff["differs"].to_numpy(), axis=None),
+                 hide_index=True, width="stretch")
+
+
+def _highlight_rows(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    colour = np.where(mask, "background-color: #fef3c7", "")
+    return pd.DataFrame(np.repeat(colour[:, None], frame.shape[1], axis=1),
+                        index=frame.index, columns=frame.columns)
+
+
+def summary_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
+    st.subheader("Summary")
+    runs: dict[str, dict[str, Any]] = {}
+    for rid, view in views.items():
+        wall = view.epochs["wall_time"].to_numpy(np.float64)
+        runs[labels[rid]] = {
+            "config": view.config, "epochs_done": int(view.run["epochs_done"]),
+            "val_acc": view.epochs["val_acc"].to_numpy(np.float64),
+            "wall_time": float(wall[-1]) if wall.size else None,
+            "genotype": view.run.get("genotype") or "",
+            "alphas": {c: a[-1] for c, a in view.alphas.items() if len(a)},
+            "ops": view.ops, "param_free": view.param_free, "cell": view.cells[0],
+            "normalise": view.mix}
+    table = charts.summary_table(runs)
+    mask = np.array([str(i).startswith("config · ") for i in table.index])
+    st.dataframe(table.style.apply(_highlight_rows, mask=mask, axis=None), width="stretch")
+    if mask.any():
+        st.caption("Highlighted: config fields that differ between the runs.")
+
+
+# --- the page ------------------------------------------------------------------------------------
+def _panel(run_ids: list[str], was_active: bool) -> None:
+    views: dict[str, RunView] = {}
+    for rid in run_ids:
+        try:
+            views[rid] = common.load_run(rid, steps=False)
+        except RunNotFound:
+            common.missing_run(rid)
+    if len(views) < 2:
+        return
+    active = any(common.is_active(common.run_status(v)["state"]) for v in views.values())
+    if active != was_active:
+        st.rerun()
+    labels = _labels(views)
+    curves_section(views, labels)
+    epoch = cells_section(views, labels)
+    if epoch is not None:
+        diff_section(views, labels, epoch)
+    summary_section(views, labels)
+
+
+def _select() -> None:
+    common.set_url_runs("runs", st.session_state["compare_runs"])
+
+
+st.header("Compare")
+runs = common.list_runs()
+if runs.empty:
+    common.no_runs_yet()
+    st.stop()
+ids = runs["id"].tolist()
+labels = {r["id"]: common.run_label(r) for r in runs.to_dict("records")}
+wanted = [r for r in common.url_runs("runs") if r in ids][:MAX_RUNS]
+if wanted:
+    st.session_state["compare_runs"] = wanted
+chosen = st.multiselect("Runs to compare (2–4)", ids, key="compare_runs",
+                        format_func=labels.get, max_selections=MAX_RUNS, on_change=_select,
+                        placeholder="Pick two to four runs")
+common.set_url_runs("runs", chosen)
+if len(chosen) < 2:
+    st.info("Pick at least two runs. A pair launched from **Launch** opens here by itself.")
+    st.stop()
+active = any(common.is_active(s) for s in runs.set_index("id").loc[chosen, "status"])
+st.fragment(_panel, run_every=common.COMPARE_REFRESH_S if active else None)(chosen, active)

@@ -1,0 +1,231 @@
+"""Live: one run as it happens. Status and controls, per-edge operation weights (heatmap with a
+scrubber, the derived cell as a DAG, small multiples over time), training curves and the
+genotype. The panel refreshes itself every second while the run is active (st.fragment), without
+rerunning the page.
+
+Each section is a function of (view, status) listed in SECTIONS, so a panel (e.g. collapse
+indicators) is one function plus one list entry.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from darts_engine import charts
+from darts_engine.store import RunNotFound
+from pages import common
+from pages.common import RunView
+
+
+def _control(action: str, run_id: str) -> None:
+    try:
+        getattr(common.manager(), action)(run_id)
+    except (ValueError, RuntimeError) as e:
+        st.session_state["live_control_error"] = str(e)
+
+
+# --- sections ------------------------------------------------------------------------------------
+def status_section(view: RunView, status: dict[str, Any]) -> None:
+    run_id, state = view.run["id"], status["state"]
+    epochs, spe = max(1, status["epochs"]), status["steps_per_epoch"]
+    total = epochs * spe
+    c = st.columns([1.1, 1, 1, 1, 1, 2.2])
+    c[0].metric("Status", state)
+    c[1].metric("Epoch", f"{status['epoch']} / {status['epochs']}")
+    sps = status["steps_per_s"]
+    c[2].metric("Throughput", "–" if not np.isfinite(sps) or sps <= 0 else f"{sps:.1f} steps/s")
+    eta = status["eta_s"]
+    c[3].metric("ETA", charts.format_duration(eta) if common.is_active(state) else "–")
+    best = view.run.get("best_val_acc")
+    c[4].metric("Best val acc", "–" if best is None else f"{100 * best:.1f}%")
+    with c[5]:
+        _controls(run_id, state)
+    fraction = min(1.0, status["step"] / total) if total and spe else status["epoch"] / epochs
+    st.progress(fraction, text=f"epoch {status['epoch']} / {status['epochs']} · step "
+                               f"{status['step']} / {total if spe else '?'}")
+    if state == "queued":
+        st.info(f"Queued: {common.manager().max_concurrent} runs go at a time; this one starts "
+                "when a slot frees up.", icon=":material/hourglass_top:")
+    if error := status.get("error") or view.run.get("error"):
+        st.error(f"This run {state}: {error}" if state in ("failed", "interrupted")
+                 else error, icon=":material/error:")
+    if message := st.session_state.pop("live_control_error", None):
+        st.warning(message)
+
+
+def _controls(run_id: str, state: str) -> None:
+    mgr = common.manager()
+    b = st.columns(3)
+    if mgr.is_live(run_id):
+        if state == "paused":
+            b[0].button("Resume", key="live_resume", on_click=_control, args=("resume", run_id),
+                        icon=":material/play_arrow:", width="stretch")
+        else:
+            b[0].button("Pause", key="live_pause", on_click=_control, args=("pause", run_id),
+                        icon=":material/pause:", width="stretch", disabled=state != "running")
+        b[1].button("Stop", key="live_stop", on_click=_control, args=("stop", run_id),
+                    icon=":material/stop:", width="stretch", disabled=state == "stopping")
+    elif state in ("stopped", "failed", "interrupted"):
+        b[0].button("Resume", key="live_resume", on_click=_control, args=("resume", run_id),
+                    icon=":material/play_arrow:", width="stretch",
+                    help="Continue from the last checkpoint (end of the last full epoch).")
+    elif common.is_active(state):
+        b[0].caption("Started by another process (e.g. the CLI): control it there.")
+
+
+def weights_section(view: RunView, status: dict[str, Any]) -> None:
+    st.subheader("Operation weights per edge")
+    steps = view.alpha_index["step"].to_numpy()
+    if steps.size == 0:
+        st.info("Waiting for the first architecture weights…")
+        return
+    run_id = view.run["id"]
+    key, follow_key = f"live_scrub_{run_id}", f"live_follow_{run_id}"
+    # The slider spans the whole planned run, so its range (and with it the widget) stays the
+    # same while snapshots arrive; past the latest snapshot it shows the latest.
+    total = max(int(steps[-1]), int(view.config.get("epochs", 0)) * view.steps_per_epoch)
+    # While following, the code moves the slider and the person cannot; to scrub, they switch
+    # following off. (A slider moved both by code and by hand loses to refresh races.)
+    follow = st.session_state.setdefault(follow_key, True)
+    if follow or key not in st.session_state:
+        st.session_state[key] = int(steps[-1])
+    top = st.columns([4, 1], vertical_alignment="bottom")
+    top[1].checkbox("Follow latest", key=follow_key, help="Untick to scrub back in time.")
+    if total > 0:
+        top[0].slider("Step", 0, total, key=key, disabled=follow,
+                      help="Scrub back through the recorded α (every alpha_every steps and at "
+                           "each epoch's end); the nearest snapshot at or before the step is "
+                           "shown.")
+    i = max(0, int(np.searchsorted(steps, st.session_state[key], side="right")) - 1)
+    row = view.alpha_index.iloc[i]
+    where = "end of epoch" if row["source"] == "epoch" else "during epoch"
+    st.caption(f"Snapshot {i + 1} of {steps.size}: step {int(row['step'])}, {where} "
+               f"{int(row['epoch']) + 1}. Each row is one edge's mixing weights over the ops "
+               "(softmax(α), 0–1); the cell next to it is what would be derived from them "
+               "(edge width = the kept op's weight).")
+    raw = view.snapshot(i)
+    dots = _cell_dots(view, i)
+    for cell in view.cells:
+        left, right = st.columns([1, 1])
+        left.plotly_chart(charts.alpha_heatmap(view.mix(raw[cell]), view.ops, view.edges[cell],
+                                               title=_cell_title(cell)),
+                          key=f"live_heatmap_{cell}", config={"displayModeBar": False})
+        if cell in dots:
+            right.graphviz_chart(dots[cell], width="stretch")
+
+
+def _cell_title(cell: str) -> str:
+    return "cell" if cell == "cell" else f"{cell} cell"
+
+
+def _cell_dots(view: RunView, i: int) -> dict[str, str]:
+    try:
+        genotype = view.genotype_at(i)
+    except ValueError as e:
+        st.caption(f"No cell to draw: {e}")
+        return {}
+    return charts.cell_dots(genotype, view.snapshot(i), view.ops, normalise=view.mix)
+
+
+def edges_section(view: RunView, status: dict[str, Any]) -> None:
+    if len(view.alpha_index) < 2:
+        return
+    st.subheader("Each edge's op weights over time")
+    cell = view.cells[0]
+    if len(view.cells) > 1:
+        cell = st.segmented_control("Cell", view.cells, default=view.cells[0],
+                                    key="live_edges_cell") or view.cells[0]
+    st.plotly_chart(common.edge_lines_figure(view, cell), key="live_edge_lines",
+                    config={"displayModeBar": False})
+
+
+def curves_section(view: RunView, status: dict[str, Any]) -> None:
+    st.subheader("Loss and accuracy")
+    if view.steps.empty and view.epochs.empty:
+        st.info("Waiting for the first steps…")
+        return
+    smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="live_smoothing",
+                          help="Moving average of the per-step training curves; the raw curve "
+                               "stays faint underneath.")
+    st.plotly_chart(charts.training_curves(view.steps, view.epochs, view.steps_per_epoch,
+                                           smoothing), key="live_curves")
+
+
+def genotype_section(view: RunView, status: dict[str, Any]) -> None:
+    st.subheader("Genotype")
+    text = view.run.get("genotype") or ""
+    if not text:
+        st.caption("Derived after the first epoch.")
+        return
+    st.caption("Latest epoch, in the reference text format (copy button on the right).")
+    st.code(text, language=None, wrap_lines=True)
+
+
+def log_section(view: RunView, status: dict[str, Any]) -> None:
+    for a in view.alerts.itertuples():
+        st.warning(f"Epoch {a.epoch}: {a.message} ({a.rule})")
+    with st.expander("Log and config"):
+        st.code("\n".join(f"[{r.level}] {_last_line(r.message)}" for r in view.logs.itertuples())
+                or "(empty)", language=None)
+        st.json(view.config, expanded=False)
+
+
+def _last_line(message: str) -> str:
+    """A failure's log record holds its traceback; the page shows only its last line."""
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+SECTIONS: list[Callable[[RunView, dict[str, Any]], None]] = [
+    status_section, weights_section, edges_section, curves_section, genotype_section,
+    log_section]
+
+
+# --- the page ------------------------------------------------------------------------------------
+def _pick_run() -> str | None:
+    runs = common.list_runs()
+    if runs.empty:
+        common.no_runs_yet()
+        return None
+    ids = runs["id"].tolist()
+    wanted = common.url_runs("run")
+    if wanted and wanted[0] in ids:
+        default = wanted[0]
+    else:
+        active = runs.loc[runs["status"].isin(["running", "paused", "queued"]), "id"].tolist()
+        default = (active or ids)[0]
+    labels = {r["id"]: common.run_label(r) for r in runs.to_dict("records")}
+    st.session_state["live_run"] = default
+    run_id = st.selectbox("Run", ids, key="live_run", format_func=labels.get,
+                          label_visibility="collapsed", on_change=_select_run)
+    return run_id
+
+
+def _select_run() -> None:
+    common.set_url_runs("run", [st.session_state["live_run"]])
+
+
+def _panel(run_id: str, was_active: bool) -> None:
+    try:
+        view = common.load_run(run_id)
+    except RunNotFound:
+        common.missing_run(run_id)
+        return
+    status = common.run_status(view)
+    if common.is_active(status["state"]) != was_active:
+        st.rerun()  # switch the auto-refresh on or off
+    for section in SECTIONS:
+        section(view, status)
+
+
+st.header("Live")
+if (run_id := _pick_run()) is not None:
+    common.set_url_runs("run", [run_id])
+    try:
+        active = common.is_active(common.run_status(common.load_run(run_id))["state"])
+    except RunNotFound:
+        common.missing_run(run_id)
+        st.stop()
+    st.fragment(_panel, run_every=common.REFRESH_S if active else None)(run_id, active)

@@ -1,0 +1,158 @@
+"""Runs: every run in the store (dashboard and CLI alike) with stop, resume, rename, delete and
+export. Open one in Live, or several in Compare."""
+
+import io
+import tempfile
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from darts_engine import charts
+from darts_engine.store import EXPORT_FORMATS, RunNotFound, StoreError
+from pages import common
+
+
+def _table(runs: pd.DataFrame) -> pd.DataFrame:
+    def when(ts: float) -> datetime | None:
+        return None if pd.isna(ts) else datetime.fromtimestamp(ts)
+
+    return pd.DataFrame({
+        "status": runs["status"],
+        "name": runs["name"],
+        "space": runs["space"], "algorithm": runs["algorithm"], "dataset": runs["dataset"],
+        "epochs": [f"{d} / {e}" for d, e in zip(runs["epochs_done"], runs["epochs"],
+                                                strict=True)],
+        "best val acc": runs["best_val_acc"] * 100,
+        "started": [when(t) for t in runs["started_at"].fillna(runs["created_at"])],
+        "duration": [charts.format_duration(d) for d in runs["duration_s"]],
+        "live": [f"/live?run={r}" for r in runs["id"]],
+        "id": runs["id"],
+    })
+
+
+def _act(action: str, run_id: str) -> None:
+    try:
+        getattr(common.manager(), action)(run_id)
+        st.session_state["runs_message"] = f"{action}: {run_id}"
+    except (ValueError, RuntimeError, StoreError) as e:
+        st.session_state["runs_error"] = str(e)
+
+
+def _rename(run_id: str) -> None:
+    name = st.session_state[f"runs_new_name_{run_id}"].strip()
+    try:
+        common.store().rename_run(run_id, name)
+    except StoreError as e:
+        st.session_state["runs_error"] = str(e)
+
+
+def _delete(run_id: str) -> None:
+    st.session_state.pop("runs_confirm", None)
+    try:
+        common.manager().delete(run_id)
+        st.session_state["runs_message"] = f"Deleted {run_id}."
+    except (RunNotFound, StoreError) as e:
+        st.session_state["runs_error"] = str(e)
+
+
+def _bundle(run_id: str, fmt: str) -> bytes:
+    """The store's export of one run (tables as `fmt`, run.json, genotype.txt) as a zip."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = common.store().export_run(run_id, fmt, Path(tmp) / run_id)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in files:
+                z.write(f, f"{run_id}/{f.name}")
+    return buf.getvalue()
+
+
+def actions(run: dict) -> None:
+    run_id, state = run["id"], run["status"]
+    mgr = common.manager()
+    live = mgr.is_live(run_id)
+    c = st.columns(4)
+    if c[0].button("Open live", icon=":material/monitoring:", key="runs_open", width="stretch"):
+        st.switch_page("pages/live.py", query_params={"run": run_id})
+    if live:
+        c[1].button("Stop", icon=":material/stop:", key="runs_stop", width="stretch",
+                    on_click=_act, args=("stop", run_id))
+    elif state in ("stopped", "failed", "interrupted"):
+        c[1].button("Resume", icon=":material/play_arrow:", key="runs_resume", width="stretch",
+                    on_click=_act, args=("resume", run_id),
+                    help="Continue from the last checkpoint.")
+    elif common.is_active(state):
+        c[1].caption("Run by another process (the CLI?): control it there.")
+    c[2].button("Delete…", icon=":material/delete:", key="runs_delete", width="stretch",
+                on_click=lambda: st.session_state.update(runs_confirm=run_id))
+    if st.session_state.get("runs_confirm") == run_id:
+        with st.container(border=True):
+            st.warning(f"Delete **{run['name'] or run_id}** with all its metrics, α history and "
+                       "checkpoints? This cannot be undone." + (" It will be stopped first."
+                                                                  if live else ""))
+            y, n = st.columns(2)
+            y.button("Yes, delete", type="primary", key="runs_delete_yes", on_click=_delete,
+                     args=(run_id,), width="stretch")
+            n.button("Cancel", key="runs_delete_no", width="stretch",
+                     on_click=lambda: st.session_state.pop("runs_confirm", None))
+
+    left, right = st.columns(2)
+    with left.form("runs_rename_form", border=False):
+        st.text_input("New name", value=run["name"], key=f"runs_new_name_{run_id}",
+                      max_chars=200)
+        st.form_submit_button("Rename", on_click=_rename, args=(run_id,))
+    with right:
+        fmt = st.segmented_control("Export format", EXPORT_FORMATS, default="csv",
+                                   key="runs_export_fmt") or "csv"
+        e1, e2 = st.columns(2)
+        e1.download_button(f"Export ({fmt} bundle)", data=lambda: _bundle(run_id, fmt),
+                           file_name=f"{run_id}-{fmt}.zip", mime="application/zip",
+                           icon=":material/download:", key="runs_export", on_click="ignore")
+        e2.download_button("Genotype (.txt)", data=(run["genotype"] or "") + "\n",
+                           file_name=f"{run_id}-genotype.txt", mime="text/plain",
+                           key="runs_genotype", on_click="ignore",
+                           disabled=not run["genotype"])
+
+
+def table_panel() -> None:
+    """The table of every run; refreshes itself while a run is active."""
+    current = common.list_runs()
+    st.dataframe(_table(current), hide_index=True, width="stretch", column_config={
+        "best val acc": st.column_config.NumberColumn(format="%.1f%%"),
+        "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        "live": st.column_config.LinkColumn("open", display_text="live ↗"),
+    })
+    st.caption(f"{len(current)} runs in `{common.store().home}` — runs started from the CLI "
+               "(`python -m darts_engine search ...`) appear here too.")
+
+
+st.header("Runs")
+runs = common.list_runs()
+if runs.empty:
+    common.no_runs_yet()
+    st.stop()
+if message := st.session_state.pop("runs_message", None):
+    st.toast(message)
+if error := st.session_state.pop("runs_error", None):
+    st.error(error, icon=":material/error:")
+
+active = runs["status"].map(common.is_active).any()
+st.fragment(table_panel, run_every=common.COMPARE_REFRESH_S if active else None)()
+
+labels = {r["id"]: common.run_label(r) for r in runs.to_dict("records")}
+ids = runs["id"].tolist()
+
+st.subheader("One run")
+run_id = st.selectbox("Run", ids, format_func=labels.get, key="runs_selected")
+try:
+    actions(common.store().get_run(run_id))
+except RunNotFound:
+    common.missing_run(run_id)
+
+st.subheader("Compare runs")
+pick = st.multiselect("Runs", ids, format_func=labels.get, max_selections=4,
+                      key="runs_compare", placeholder="Pick two to four runs")
+if st.button("Compare", icon=":material/compare:", disabled=len(pick) < 2, key="runs_go_compare"):
+    st.switch_page("pages/compare.py", query_params={"runs": ",".join(pick)})

@@ -1,0 +1,162 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright against
+`streamlit run app.py` on 127.0.0.1. Only what a browser can show is checked here: the form
+launches a search, the live page refreshes itself, charts and the cell DAG are drawn, the run
+can be stopped, and stopping the server ends its searches cleanly.
+
+Set DARTBOARD_SCREENSHOT=path/to/file.png to also keep the live page's screenshot there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from darts_engine.store import FINAL, RunStore
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--enable-unsafe-swiftshader", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                       "(apt-get install chromium; .ci/run does this)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
+
+
+@pytest.fixture
+def server(tmp_path):
+    """`streamlit run app.py` on a free port with its own run store; killed afterwards."""
+    port, home = free_port(), tmp_path / "runs"
+    env = dict(os.environ, DARTBOARD_HOME=str(home), OMP_NUM_THREADS="1",
+               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, proc)
+        yield url, home, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        log.close()
+
+
+def metric(page, label: str) -> str:
+    box = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    return box.locator('[data-testid="stMetricValue"]').inner_text(timeout=20_000)
+
+
+def epochs_done(page) -> int:
+    return int(re.match(r"\s*(\d+)", metric(page, "Epoch")).group(1))
+
+
+def status(page):
+    return page.locator('[data-testid="stMetric"]').filter(has_text="Status")
+
+
+def test_launch_watch_and_stop_in_chromium(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, home, proc = server
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                     headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(30_000)
+            expect.set_options(timeout=30_000)
+            page.goto(url)
+            expect(page.get_by_text("Launch a search")).to_be_visible(timeout=60_000)
+
+            # A tiny search from the form: the quick-look preset, made smaller still.
+            page.locator('[data-testid="stSelectbox"]').filter(has_text="Preset").click()
+            page.get_by_role("option", name="Quick look (seconds)").click()
+            expect(page.get_by_role("listbox")).to_have_count(0)
+            expect(page.get_by_label("epochs", exact=True)).to_have_value("5")
+            for field, value in (("epochs", "30"), ("data_limit", "128"),
+                                 ("init_channels", "4")):
+                box = page.get_by_label(field, exact=True)
+                box.fill(value)
+                box.press("Tab")
+            page.keyboard.press("Escape")  # no popover may stay open over the form
+            page.get_by_role("button", name="Start").click()
+
+            page.wait_for_url(re.compile(r".*/live\?run="))
+            run_id = re.search(r"run=([\w-]+)", page.url).group(1)
+
+            # The live page refreshes by itself: the epoch counter moves without a reload.
+            first = epochs_done(page)
+            deadline = time.monotonic() + 60
+            while epochs_done(page) < max(2, first + 1):
+                assert time.monotonic() < deadline, "the live page did not reach 2 epochs"
+                page.wait_for_timeout(500)
+            expect(page.locator(".js-plotly-plot").first).to_be_visible()
+            expect(page.locator('[data-testid="stGraphVizChart"] svg').first).to_be_visible()
+            expect(page.locator('[data-testid="stGraphVizChart"] svg g.edge').first
+                   ).to_be_attached()
+            shot = tmp_path / "live.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+            if target := os.environ.get("DARTBOARD_SCREENSHOT"):
+                shutil.copy(shot, target)
+
+            page.get_by_role("button", name="Stop").click()
+            expect(status(page)).to_contain_text(re.compile("stopped|completed"))
+            stopped = RunStore(home).get_run(run_id)
+            assert stopped["status"] in ("stopped", "completed") and stopped["epochs_done"] >= 2
+
+            # Resume it from its checkpoint, then stop the server while it runs.
+            if stopped["status"] == "stopped":
+                page.get_by_role("button", name="Resume").click()
+                expect(status(page)).to_contain_text("running")
+        finally:
+            browser.close()
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(30)
+    # The server's run manager stopped the search between two steps and left it resumable.
+    final = RunStore(home).get_run(run_id)["status"]
+    assert final in (("interrupted", "completed") if stopped["status"] == "stopped"
+                     else ("completed",))
+    assert all(s in FINAL for s in RunStore(home).list_runs()["status"])

@@ -1,0 +1,241 @@
+"""Figure builders (charts.py) on hand-made inputs: the figure JSON the browser would get."""
+
+from __future__ import annotations
+
+import base64
+import colorsys
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import plotly.io as pio
+import pytest
+
+from darts_engine import SPACES, charts
+from darts_engine.genotype import (
+    DARTS_OPS,
+    NB201_OPS,
+    DartsGenotype,
+    NB201Genotype,
+    genotype_ops,
+    softmax,
+)
+
+
+def figure_json(fig) -> dict:
+    return json.loads(pio.to_json(fig, validate=False))
+
+
+def array(value) -> np.ndarray:
+    """A trace array from figure JSON: Plotly sends NumPy arrays as base64 typed arrays."""
+    if isinstance(value, dict) and "bdata" in value:
+        a = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        if "shape" in value:
+            a = a.reshape([int(s) for s in str(value["shape"]).split(",")])
+        return a
+    return np.asarray(value)
+
+
+def hue(color: str) -> float:
+    r, g, b = (int(color[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    return colorsys.rgb_to_hsv(r, g, b)[0] * 360
+
+
+# --- colours ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("space", SPACES.names())
+def test_every_op_has_one_colour_warm_for_parameter_free(space):
+    s = SPACES.get(space)
+    for op in s.ops:
+        h = hue(charts.op_color(op))
+        if op in s.param_free:
+            assert h < 90 or h > 290, (op, h)   # reds, oranges, yellows, pinks
+        else:
+            assert 90 <= h <= 290, (op, h)      # greens, blues, violets
+
+
+def test_op_colours_are_distinct_within_a_space():
+    for space in SPACES.names():
+        ops = SPACES.get(space).ops
+        assert len({charts.op_color(o) for o in ops}) == len(ops)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def test_downsample_keeps_last_and_bounds_count():
+    assert charts.downsample(5, 10).tolist() == [0, 1, 2, 3, 4]
+    idx = charts.downsample(1000, 150)
+    assert len(idx) <= 150 and idx[-1] == 999 and np.all(np.diff(idx) > 0)
+
+
+def test_ema_debiased_skips_nan():
+    y = np.array([1.0, np.nan, 3.0, 3.0])
+    out = charts.ema(y, 0.5)
+    assert out[0] == 1.0 and np.isnan(out[1])
+    # debiased: (0.5*0.5*1 + 0.5*3) / (1 - 0.25) for the third value
+    assert out[2] == pytest.approx((0.25 + 1.5) / 0.75)
+    np.testing.assert_array_equal(charts.ema(y, 0.0), y)
+
+
+def test_param_free_mass_uniform_alphas():
+    ops = DARTS_OPS
+    pf = SPACES.get("darts").param_free
+    assert charts.param_free_mass(np.zeros((14, 8)), ops, pf) == pytest.approx(len(pf) / 8)
+    skip = np.zeros((14, 8))
+    skip[:, ops.index("skip_connect")] = 50
+    assert charts.param_free_mass(skip, ops, pf) == pytest.approx(1.0)
+
+
+# --- α figures ---------------------------------------------------------------------------------
+def test_alpha_heatmap_shape_scale_and_op_order():
+    ops, edges = NB201_OPS, SPACES.get("nb201").edge_labels
+    w = softmax(np.random.default_rng(0).normal(size=(6, 5)))
+    fig = figure_json(charts.alpha_heatmap(w, ops, edges, title="cell"))
+    (trace,) = fig["data"]
+    assert trace["type"] == "heatmap"
+    assert trace["x"] == list(ops) and trace["y"] == list(edges)
+    assert (trace["zmin"], trace["zmax"]) == (0.0, 1.0)
+    np.testing.assert_allclose(array(trace["z"]), w, rtol=1e-6)
+
+
+def test_alpha_heatmap_rejects_wrong_shape():
+    with pytest.raises(ValueError, match="shape"):
+        charts.alpha_heatmap(np.zeros((5, 6)), NB201_OPS, SPACES.get("nb201").edge_labels)
+
+
+@pytest.mark.parametrize("t", [np.arange(7.0), np.array([0, 0.2, 0.9, 1, 2, 2.1, 3])])
+def test_edge_weight_lines_one_panel_per_edge_one_line_per_op(t):
+    ops, edges = DARTS_OPS, SPACES.get("darts").edge_labels
+    w = softmax(np.random.default_rng(1).normal(size=(7, 14, 8)))
+    fig = figure_json(charts.edge_weight_lines(t, w, ops, edges, cols=7))
+    assert [tr["name"] for tr in fig["data"]] == list(ops)  # one trace (and colour) per op
+    for tr in fig["data"]:
+        assert tr["line"]["color"] == charts.op_color(tr["name"])
+    frames = [s for s in fig["layout"]["shapes"] if s["type"] == "rect"]
+    assert len(frames) == 14
+    titles = [a["text"] for a in fig["layout"]["annotations"] if a["text"].startswith("<b>")]
+    assert titles == [f"<b>{e}</b>" for e in edges]
+    # Edge 2, op 3: its segment of op 3's trace, back in real time and weight units.
+    trace = fig["data"][3]
+    segments = np.split(array(trace["customdata"]).reshape(-1, 2), 14)
+    np.testing.assert_allclose(segments[2][:7, 0], t)
+    np.testing.assert_allclose(segments[2][:7, 1], w[:, 2, 3], rtol=1e-6)
+    assert np.isnan(segments[2][7]).all()  # a gap before the next panel
+    y = np.split(array(trace["y"]), 14)[2][:7]
+    frame = frames[2]
+    np.testing.assert_allclose(y - frame["y0"], w[:, 2, 3], rtol=1e-6)
+    x = np.split(array(trace["x"]), 14)[2][:7]
+    assert x[0] == pytest.approx(frame["x0"]) and x[-1] == pytest.approx(frame["x1"])
+
+
+def test_training_curves_raw_faint_under_smoothed():
+    steps = pd.DataFrame({"step": np.arange(1, 21), "train_loss": np.linspace(2, 1, 20),
+                          "train_acc": np.linspace(0.1, 0.6, 20)})
+    epochs = pd.DataFrame({"epoch": [0, 1], "val_loss": [1.8, 1.2], "val_acc": [0.2, 0.5],
+                           "train_loss": [1.9, 1.3], "train_acc": [0.2, 0.5]})
+    fig = figure_json(charts.training_curves(steps, epochs, steps_per_epoch=10, smoothing=0.9))
+    assert len(fig["data"]) == 6  # per panel: raw, smoothed, held-out
+    raw, smooth, val = fig["data"][:3]
+    assert raw["opacity"] < 0.5 and "opacity" not in smooth
+    np.testing.assert_allclose(array(raw["x"]), np.arange(1, 21) / 10)
+    np.testing.assert_allclose(array(smooth["y"]), charts.ema(steps["train_loss"], 0.9))
+    np.testing.assert_allclose(array(val["x"]), [1, 2])
+
+
+def test_compare_curves_one_colour_per_run():
+    ep = pd.DataFrame({"epoch": [0, 1], "val_loss": [1.0, 0.9], "val_acc": [0.3, 0.4],
+                       "train_loss": [1.1, 1.0], "train_acc": [0.2, 0.3]})
+    fig = figure_json(charts.compare_curves({"a": ep, "b": ep}))
+    assert len(fig["data"]) == 8
+    colours = {tr["legendgroup"]: tr["line"]["color"] for tr in fig["data"]}
+    assert colours == {"a": charts.run_color(0), "b": charts.run_color(1)}
+
+
+# --- the cell DAG -----------------------------------------------------------------------------
+DARTS_G = DartsGenotype(
+    normal=[("sep_conv_3x3", 0), ("skip_connect", 1), ("sep_conv_3x3", 0), ("dil_conv_3x3", 2),
+            ("skip_connect", 0), ("sep_conv_5x5", 1), ("max_pool_3x3", 0), ("skip_connect", 4)],
+    normal_concat=[2, 3, 4, 5],
+    reduce=[("max_pool_3x3", 0), ("max_pool_3x3", 1)] * 4, reduce_concat=[2, 3, 4, 5])
+
+
+def _dot_edges(dot: str) -> list[tuple[str, str, str]]:
+    return re.findall(r'(\w+) -> (\w+) \[label="([^"]+)"', dot)
+
+
+def test_cell_dot_darts_edges_labels_and_output():
+    (dot,) = [charts.cell_dot(genotype_ops(DARTS_G)["normal"], darts_like=True)]
+    edges = _dot_edges(dot)
+    assert len(edges) == 8
+    assert ("n0", "n2", "sep_conv_3x3") in edges and ("n4", "n5", "skip_connect") in edges
+    assert dot.count("-> out") == 4 and '"c_{k-2}"' in dot and '"c_{k}"' in dot
+    assert f'color="{charts.op_color("skip_connect")}"' in dot
+
+
+def test_cell_dot_nb201_has_no_concat_node():
+    g = NB201Genotype(((("skip_connect", 0),), (("nor_conv_3x3", 0), ("none", 1)),
+                       (("avg_pool_3x3", 0), ("skip_connect", 1), ("nor_conv_1x1", 2))))
+    dot = charts.cell_dot(genotype_ops(g)["cell"], darts_like=False)
+    assert len(_dot_edges(dot)) == 6 and "out" not in dot
+
+
+def test_alpha_rows_match_the_spaces_edge_labels():
+    darts_labels = SPACES.get("darts").edge_labels
+    names = ["s0", "s1", "n0", "n1", "n2", "n3"]
+    for target in range(2, 6):
+        for j in range(target):
+            row = charts._alpha_row(j, target, darts_like=True)
+            assert darts_labels[row] == f"n{target - 2}<-{names[j]}"
+    nb_labels = SPACES.get("nb201").edge_labels
+    for target in range(1, 4):
+        for j in range(target):
+            assert nb_labels[charts._alpha_row(j, target, darts_like=False)] == f"{target}<-{j}"
+
+
+def test_cell_dots_widths_follow_the_kept_ops_weight():
+    a = np.zeros((6, 5))
+    a[0, NB201_OPS.index("skip_connect")] = 5.0    # 1<-0 strongly skip
+    a[5, NB201_OPS.index("nor_conv_3x3")] = 1.0    # 3<-2 mildly conv
+    g = charts.derive("nb201", NB201_OPS, {"cell": a})
+    dot = charts.cell_dots(g, {"cell": a}, NB201_OPS)["cell"]
+    widths = {(s, t): float(w) for s, t, w in
+                  re.findall(r"(\w+) -> (\w+) \[.*penwidth=([\d.]+)", dot)}
+    p = softmax(a)
+    assert f"skip_connect: weight {p[0, 1]:.2f}" in dot
+    assert widths[("n0", "n1")] > widths[("n2", "n3")] > widths[("n0", "n2")]
+
+
+# --- comparing ---------------------------------------------------------------------------------
+def test_genotype_diff_ignores_order_within_a_node():
+    other = DartsGenotype(
+        normal=[("skip_connect", 1), ("sep_conv_3x3", 0)] + list(DARTS_G.normal[2:6])
+        + [("avg_pool_3x3", 0), ("skip_connect", 4)],
+        normal_concat=[2, 3, 4, 5], reduce=DARTS_G.reduce, reduce_concat=[2, 3, 4, 5])
+    diff = charts.genotype_diff({"a": str(DARTS_G), "b": str(other)}, DARTS_OPS)
+    assert list(diff.columns) == ["cell", "node", "a", "b", "differs"]
+    assert len(diff) == 8
+    changed = diff[diff["differs"]]
+    assert changed[["cell", "node"]].values.tolist() == [["normal", "3"]]
+    assert changed["b"].iloc[0] == "avg_pool_3x3 ← c_{k-2}, skip_connect ← 2"
+
+
+def test_summary_table_and_config_differences():
+    base = {"space": "nb201", "algorithm": "bilevel-1st", "seed": 2, "epochs": 3,
+            "arch_lr": 0.01, "name": "x"}
+    g = "|skip_connect~0|+|skip_connect~0|nor_conv_3x3~1|+|none~0|skip_connect~1|avg_pool_3x3~2|"
+    run = {"config": base, "epochs_done": 3, "val_acc": [0.2, 0.5, 0.4], "wall_time": 65.0,
+           "genotype": g, "alphas": {"cell": np.zeros((6, 5))}, "ops": NB201_OPS,
+           "param_free": ("none", "skip_connect", "avg_pool_3x3"), "cell": "cell"}
+    single = dict(run, config=dict(base, algorithm="single", name="y"))
+    assert charts.config_differences({"a": run["config"], "b": single["config"]}) == [
+        "algorithm"]
+    table = charts.summary_table({"bi": run, "single": single})
+    assert list(table.columns) == ["bi", "single"]
+    assert table.loc["final val accuracy", "bi"] == "40.0%"
+    assert table.loc["best val accuracy", "bi"] == "50.0%"
+    assert table.loc["skip_connect in cell cell", "bi"] == "3"
+    assert table.loc["parameter-free ops in cell cell", "bi"] == "5"
+    assert table.loc["parameter-free α mass (cell)", "bi"] == "0.60"
+    assert table.loc["wall time", "bi"] == "1m 05s"
+    assert table.loc["algorithm", "single"] == "single"
+    lr = charts.summary_table({"a": run, "b": dict(run, config=dict(base, arch_lr=0.1))})
+    assert lr.loc["config · arch_lr"].tolist() == ["0.01", "0.1"]
