@@ -96,7 +96,9 @@ def status(page):
 
 
 def test_launch_watch_and_stop_in_chromium(server, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright "
+                                   "(tests/requirements.txt)")
+    expect, sync_playwright = sync_api.expect, sync_api.sync_playwright
 
     url, home, proc = server
     with sync_playwright() as pw:
