@@ -1,7 +1,8 @@
 """darts_engine: differentiable architecture search (DARTS and friends), headless.
 
 The library behind DARTboard. It never imports streamlit. Importing the package registers every
-search space, algorithm and dataset, so the registries below are complete.
+search space, algorithm, dataset, method variant and relaxation, so the registries below are
+complete.
 
     from darts_engine import SearchConfig, search
     result = search(SearchConfig(dataset="digits", space="nb201", algorithm="single", epochs=3))
