@@ -22,12 +22,26 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "Collapse demo: bi-level vs single-level": Preset(
-        "NAS-Bench-201 cell on the built-in digits, launched twice with the same seed: once "
-        "bi-level (DARTS, first order) and once single-level (Single-DARTS). With a 10x-paper "
-        "arch learning rate the bi-level run drifts to skip_connect within a few minutes on a "
-        "CPU, while the single-level run keeps parametric ops.",
+        "NAS-Bench-201 cell on the built-in digits (randomly shifted, so they cannot simply be "
+        "memorised), launched twice with the same seed: bi-level (DARTS, first order) and "
+        "single-level (Single-DARTS); about 3 minutes for the pair on an idle 2-core CPU. "
+        "What you will see (measured, seed 2): both supernets reach ~0.99 validation accuracy, "
+        "so accuracy alone hides the difference. The bi-level run drifts to parameter-free ops: "
+        "their mass rises 0.63 -> 0.72, mostly `none` (0.19 -> 0.27; one edge's `none` weight "
+        "reaches 0.54) and pooling; skip_connect does NOT take over on this data (its mass "
+        "falls 0.19 -> 0.12), so watch skip and `none` separately. Its edges decide fast "
+        "(entropy 0.99 -> 0.76) and λmax of the validation Hessian roughly doubles (0.09 -> "
+        "~0.2). The single-level run keeps its α near uniform (entropy ~0.97, parameter-free "
+        "mass 0.62 -> 0.55, λmax falling 0.2 -> 0.05), but partly because it stops moving: "
+        "its α gradient fades from 0.08 to 0.005 once the training stream is fitted, and its "
+        "undecided α give the larger discretisation gap at the end (0.57 vs 0.38). Derived "
+        "cells change with the seed: in 5 bi-level runs with these settings (other seeds, "
+        "deeper cells, shorter schedules) `none` mass rose and entropy fell every time, total "
+        "parameter-free mass rose in 3 and skip mass never rose. The arch learning rate is "
+        "3.5x the auto value and α weight decay is off so the drift shows within 40 epochs.",
         {"space": "nb201", "algorithm": "bilevel-1st", "dataset": "digits", "init_channels": 16,
-         "cells": 1, "arch_lr": 1e-2, "epochs": 100, "batch_size": 64, "name": "collapse demo"},
+         "cells": 1, "augment": True, "arch_lr": 3e-2, "arch_weight_decay": 0.0, "epochs": 40,
+         "batch_size": 64, "hessian_every": 4, "gap_every": 10, "name": "collapse demo"},
         pair=True),
     "Quick look (seconds)": Preset(
         "A tiny NAS-Bench-201 search on the procedural shapes: a few epochs in seconds, to see "
