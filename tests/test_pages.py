@@ -115,8 +115,8 @@ def test_presets_build_valid_configs(name):
 def test_collapse_demo_is_the_default_pair():
     assert DEFAULT_PRESET.startswith("Collapse demo") and PRESETS[DEFAULT_PRESET].pair
     cfg = preset_config(DEFAULT_PRESET)
-    assert (cfg.space, cfg.dataset, cfg.init_channels, cfg.cells, cfg.arch_lr, cfg.epochs,
-            cfg.batch_size) == ("nb201", "digits", 16, 1, 1e-2, 100, 64)
+    assert (cfg.space, cfg.dataset, cfg.init_channels, cfg.cells, cfg.algorithm,
+            cfg.batch_size) == ("nb201", "digits", 16, 1, "bilevel-1st", 64)
 
 
 # --- launch ---------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def test_launch_form_is_built_from_the_engine(app, home):
     assert at.selectbox(key="launch_space").options == SPACES.names()
     assert at.selectbox(key="launch_space").value == values["space"]
     assert at.number_input(key="launch_init_channels").value == 16
-    assert at.text_input(key="launch_arch_lr").value == "0.01"
+    assert float(at.text_input(key="launch_arch_lr").value) == values["arch_lr"]
     assert at.checkbox(key="launch_pair").value is True
     at.selectbox(key="launch_preset").set_value("NAS-Bench-201 settings (CIFAR-10)").run()
     assert at.number_input(key="launch_cells").value == 5
