@@ -169,9 +169,9 @@ class SearchConfig:
                          group="method")
     # --- performance (fastcell.py) ---
     impl: str = _f("fast", "Supernet forward: 'fast' runs all edges leaving a node as one "
-                   "batched call per op (same math, same parameters, 3-4x faster on a CPU); "
-                   "'plain' runs every op of every edge on its own (the readable reference).",
-                   group="runtime")
+                   "batched call per op (same math and parameters; on a CPU ~3x faster steps "
+                   "in the DARTS spaces, ~1.3x on NB201); 'plain' runs every op of every edge "
+                   "on its own (the readable reference).", group="runtime")
 
     def __post_init__(self) -> None:
         validate(self)

@@ -14,7 +14,11 @@ edges that leave the same state share their input, so each op runs once for all 
   folded (op, edge, channel) axis - exact, since BN statistics are per channel - with each
   module's running statistics gathered, updated and written back;
 - pools once per source state, FactorizedReduce of all stride-2 edges as two matmuls;
-- `none` skipped (its weighted output is exactly 0), `skip_connect` a broadcast.
+- `none` skipped (its weighted output is exactly 0), `skip_connect` a broadcast;
+- each op's mixing weight folded into its last BN as the affine weight (w·BN(x) = BN(x; w)),
+  so mixing an edge is a sum;
+- NB201: the 1×1 and 3×3 ReLU-Conv-BN ops of all edges leaving a node as one conv (one matrix
+  on 2×2 maps, where oneDNN's weight gradient falls back to a per-image loop).
 
 Inside a DARTS cell tensors are channel-major, (C, N, H, W), so channels of many edges fold
 into one leading axis and matmuls need no copies; cells hand each other (N, C, H, W) *views*.
@@ -24,7 +28,7 @@ and 3 search steps against it); only the summation order differs (~1e-7 relative
 The modules and parameters are the reference cell's own (state_dict unchanged); weights are
 read from the modules at every call, so `torch.func.functional_call` (second-order DARTS)
 works. Cells the fast path does not cover (PC-DARTS with K > 1, frozen cells, unknown ops)
-run the reference forward: see `supernet._CellMixin.fast`.
+run the reference forward: see `supernet._CellMixin._fast`.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from .ops import DilConv, FactorizedReduce, Identity, NoiseOp, ReLUConvBN, SepCo
 
 IMPLS = ("fast", "plain")
 MATRIX_MAX_PIXELS = 64  # depthwise convs as per-channel pixel matrices up to 8×8 maps
-DENSE_MATRIX_MAX_PIXELS = 4  # NB201's dense convs as one matrix up to 4×4 maps
+DENSE_MATRIX_MAX_PIXELS = 4  # NB201's dense convs as one matrix on 2×2 maps
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d)
 _ACT_LED = (SepConv, DilConv, FactorizedReduce)  # ops that start with the activation
 
@@ -90,7 +94,9 @@ def darts_cell_supported(cell: nn.Module) -> bool:
 def nb201_cell_supported(cell: nn.Module) -> bool:
     """Whether `nb201_cell` covers this NB201Cell's ops."""
     ops = [op for edge in cell.edges for op in edge.ops]
+    convs = [op[1] for op in ops if isinstance(op, ReLUConvBN)]
     return (all(isinstance(op, (Zero, Identity, ReLUConvBN, nn.AvgPool2d)) for op in ops)
+            and all(_geometry(cv) == (1, (cv.kernel_size[0] - 1) // 2, 1) for cv in convs)
             and _shared_act_ok([op for op in ops if isinstance(op, ReLUConvBN)]))
 
 
@@ -155,11 +161,16 @@ def _tap_map(k: int, stride: int, padding: int, dilation: int, h: int, w: int,
     return t.view(k * k, -1).to(device)
 
 
-def _pixel_matrices(wt: torch.Tensor, conv: nn.Conv2d, h: int, w: int) -> torch.Tensor:
-    """(..., k, k) depthwise kernels -> (..., H·W, H'·W') matrices y = x @ M (per channel)."""
-    k = conv.kernel_size[0]
-    taps = _tap_map(k, conv.stride[0], conv.padding[0], conv.dilation[0], h, w,
-                    wt.device, wt.dtype)
+def _geometry(conv: nn.Conv2d) -> tuple[int, int, int]:
+    """(stride, padding, dilation) of a conv with a square kernel."""
+    return conv.stride[0], conv.padding[0], conv.dilation[0]
+
+
+def _pixel_matrices(wt: torch.Tensor, geometry: tuple[int, int, int], h: int,
+                    w: int) -> torch.Tensor:
+    """(..., k, k) kernels -> (..., H·W, H'·W') matrices with y = x @ M per channel."""
+    k = wt.shape[-1]
+    taps = _tap_map(k, *geometry, h, w, wt.device, wt.dtype)
     m = wt.reshape(-1, k * k) @ taps
     return m.view(*wt.shape[:-2], h * w, -1)
 
@@ -177,13 +188,13 @@ def depthwise(x: torch.Tensor, weights: Sequence[torch.Tensor],
     ho, wo = _out_size(h, convs[0]), _out_size(w, convs[0])
     if h * w <= MATRIX_MAX_PIXELS and x.shape[0] == 1 and x.shape[2] == 1:
         # Per (source, channel) one (N, P) @ (P, O·E·P') product: no copies of the input.
-        m = torch.stack([_pixel_matrices(wt.transpose(1, 2), cv, h, w).transpose(2, 3)
+        m = torch.stack([_pixel_matrices(wt.transpose(1, 2), _geometry(cv), h, w).transpose(2, 3)
                          for wt, cv in zip(weights, convs)], dim=3)   # (S, C, P, O, E, P')
         y = torch.bmm(x.reshape(s * c, n, h * w), m.view(s * c, h * w, -1))
         return y.view(s, c, n, o, e, ho, wo).permute(3, 0, 4, 1, 2, 5, 6)
     xs = x.expand(o, s, e, c, n, h, w)
     if h * w <= MATRIX_MAX_PIXELS:  # per (op, source, edge, channel): (N, P) @ (P, P')
-        m = torch.cat([_pixel_matrices(wt, cv, h, w).flatten(0, 2)
+        m = torch.cat([_pixel_matrices(wt, _geometry(cv), h, w).flatten(0, 2)
                        for wt, cv in zip(weights, convs)])           # (O·S·E·C, P, P')
         return torch.bmm(xs.reshape(-1, n, h * w), m).view(o, s, e, c, n, ho, wo)
     outs = []
@@ -360,20 +371,29 @@ def _nb201_round(cell: nn.Module, x: torch.Tensor, edges: list[int],
     ops = cell.edges[edges[0]].ops
     wr = w[edges].t()   # (ops, E)
     out = []
-    conv = [o for o, op in enumerate(ops) if isinstance(op, ReLUConvBN)]
-    if conv:  # all ReLU-Conv-BN ops of all edges: one conv, kernels zero-padded to the largest
+    # ReLU-Conv-BN ops, grouped by kernel size: one 'same' conv per size for all edges
+    conv = sorted((o for o, op in enumerate(ops) if isinstance(op, ReLUConvBN)),
+                  key=lambda o: ops[o][1].kernel_size[0])
+    if conv:
         r = ops[conv[0]][0](x)  # one ReLU shared by every conv of every edge leaving x
         convs = [cell.edges[i].ops[o][1] for o in conv for i in edges]
-        k = max(cv.kernel_size[0] for cv in convs)
-        weight = torch.cat([F.pad(cv.weight, [(k - cv.kernel_size[0]) // 2] * 4) for cv in convs])
         bias = torch.cat([cv.bias for cv in convs]) if convs[0].bias is not None else None
-        if h * wd <= DENSE_MATRIX_MAX_PIXELS:  # the conv as one (C·P) -> (C'·P) matrix
-            m = _pixel_matrices(weight, nn.Conv2d(c, c, k, padding=(k - 1) // 2), h, wd)
+        if h * wd <= DENSE_MATRIX_MAX_PIXELS:  # all convs as one (C·P) -> (C'·P) matrix
+            k = convs[-1].kernel_size[0]  # the largest; smaller kernels zero-padded to it
+            weight = torch.cat([F.pad(cv.weight, [(k - cv.kernel_size[0]) // 2] * 4)
+                                for cv in convs])
+            m = _pixel_matrices(weight, (1, (k - 1) // 2, 1), h, wd)
             m = m.permute(0, 3, 1, 2).reshape(weight.shape[0] * h * wd, c * h * wd)
             bias = None if bias is None else bias.repeat_interleave(h * wd)
             y = F.linear(r.reshape(n, -1), m, bias).view(n, -1, h, wd)
         else:
-            y = F.conv2d(r, weight, bias, convs[0].stride, (k - 1) // 2)
+            ys = []
+            for k in sorted({cv.kernel_size[0] for cv in convs}):
+                same = [cv for cv in convs if cv.kernel_size[0] == k]
+                b = torch.cat([cv.bias for cv in same]) if bias is not None else None
+                ys.append(F.conv2d(r, torch.cat([cv.weight for cv in same]), b,
+                                   padding=(k - 1) // 2))
+            y = torch.cat(ys, 1) if len(ys) > 1 else ys[0]
         bns = [cell.edges[i].ops[o][2] for o in conv for i in edges]
         out.append(batch_norm(y, bns, wr[conv].flatten()).view(n, len(conv), e, c, h, wd).sum(1))
     for o, op in enumerate(ops):
