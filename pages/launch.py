@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from darts_engine import ConfigError, DataError, SearchConfig
+from darts_engine.paths import data_root, resolve_inside
 from darts_engine.config import field_help
 from darts_engine.presets import DEFAULT_PRESET, PRESETS, preset_values
 from darts_engine.registries import by_name
@@ -52,6 +53,8 @@ def _submit() -> None:
     st.session_state["launch_saved"] = (values, st.session_state["launch_pair"])
     st.session_state["launch_errors"] = {}
     try:
+        # A folder typed here must stay inside the data root (DARTBOARD_DATA, default ./data).
+        values["data_root"] = str(resolve_inside(data_root(), values["data_root"], "data_root"))
         cfg = SearchConfig.from_dict(values)
         if st.session_state["launch_pair"]:
             ids = list(common.manager().launch_pair(cfg))

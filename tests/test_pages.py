@@ -157,6 +157,18 @@ def test_launch_rejects_bad_values_next_to_the_field(app, home, field, value, ex
     assert RunStore(home).list_runs().empty and not manager().live_ids()
 
 
+@pytest.mark.parametrize("path", ["../outside", "/etc"])
+def test_launch_refuses_a_data_root_outside_the_data_root(app, home, path):
+    at = app()
+    at.text_input(key="launch_data_root").set_value(path)
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    error = next_sibling(at, "launch_data_root")
+    assert error is not None and error.type == "error"
+    assert "data_root must stay inside" in error.value
+    assert RunStore(home).list_runs().empty
+
+
 def test_launch_creates_a_run_and_opens_it(app, home):
     at = app()
     at.selectbox(key="launch_preset").set_value("Quick look (seconds)").run()
