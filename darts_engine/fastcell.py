@@ -137,9 +137,8 @@ def _batch_norm_cm(x: torch.Tensor, bns: Sequence[nn.BatchNorm2d],
     return batch_norm(flat, bns, scale).view(x.shape)
 
 
-def _out_size(size: int, conv: nn.Conv2d) -> int:
-    k, s, p, d = conv.kernel_size[0], conv.stride[0], conv.padding[0], conv.dilation[0]
-    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+def _out_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
+    return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
 
 
 @functools.lru_cache(maxsize=64)
@@ -147,8 +146,7 @@ def _tap_map(k: int, stride: int, padding: int, dilation: int, h: int, w: int,
              device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """(k·k, H·W·H'·W') 0/1: entry [t, p·H'W' + q] is 1 iff kernel tap t links input pixel p
     to output pixel q. Taps that only ever see padding have no entry."""
-    size = (h + 2 * padding - dilation * (k - 1) - 1) // stride + 1, \
-        (w + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+    size = [_out_size(n, k, stride, padding, dilation) for n in (h, w)]
     t = torch.zeros(k, k, h, w, *size, dtype=dtype)
     oy, ox = torch.arange(size[0]), torch.arange(size[1])
     for ky in range(k):
@@ -185,7 +183,7 @@ def depthwise(x: torch.Tensor, weights: Sequence[torch.Tensor],
     Returns (O, S, E, C, N, H', W'), possibly a non-contiguous view.
     """
     o, (s, e, c), (n, h, w) = len(weights), weights[0].shape[:3], x.shape[-3:]
-    ho, wo = _out_size(h, convs[0]), _out_size(w, convs[0])
+    ho, wo = (_out_size(n, convs[0].kernel_size[0], *_geometry(convs[0])) for n in (h, w))
     if h * w <= MATRIX_MAX_PIXELS and x.shape[0] == 1 and x.shape[2] == 1:
         # Per (source, channel) one (N, P) @ (P, O·E·P') product: no copies of the input.
         m = torch.stack([_pixel_matrices(wt.transpose(1, 2), _geometry(cv), h, w).transpose(2, 3)
