@@ -264,6 +264,69 @@ def compare_curves(epochs: Mapping[str, pd.DataFrame], title: str = "") -> go.Fi
     return go.Figure(data=traces, layout=layout)
 
 
+# --- collapse indicators (indicators.py) -----------------------------------------------------
+# Indicators about one op take that op's colour; the rest a neutral slate.
+INDICATOR_OPS = {"skip_mass": "skip_connect", "skip_count": "skip_connect", "none_mass": "none",
+                 "none_max": "none", "none_share": "none"}
+INDICATOR_COLOR, ALERT_COLOR = "#475569", "#dc2626"
+
+
+def indicator_color(key: str) -> str:
+    """'skip_mass.normal' -> skip_connect's colour; indicators about no single op: slate."""
+    op = INDICATOR_OPS.get(key.partition(".")[0])
+    return op_color(op) if op else INDICATOR_COLOR
+
+
+def _indicator_xy(epochs: pd.DataFrame, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(epoch + 1, value) of the epochs that measured `key` (column `ind_<key>`): indicators
+    computed every k epochs are absent (NaN) in the others, which are dropped, not drawn as 0."""
+    col = f"ind_{key}"
+    if col not in epochs or epochs.empty:
+        return np.zeros(0), np.zeros(0)
+    x = epochs["epoch"].to_numpy(np.float64) + 1
+    y = pd.to_numeric(epochs[col], errors="coerce").to_numpy(np.float64)
+    keep = np.isfinite(y)
+    return x[keep], y[keep]
+
+
+def indicator_sparkline(epochs: pd.DataFrame, key: str, alert_epochs: Sequence[int] = (),
+                        height: int = 110) -> go.Figure:
+    """One indicator of one run over epochs as a small line chart, with a red dashed vertical
+    line at each epoch an alert fired. epochs: epoch_metrics rows (0-based `epoch`, column
+    `ind_<key>`); alert_epochs: 0-based, drawn at epoch + 1 like the line."""
+    x, y = _indicator_xy(epochs, key)
+    trace = {"type": "scatter", "x": x, "y": y, "mode": "lines+markers", "name": key,
+             "line": {"color": indicator_color(key), "width": 2}, "marker": {"size": 4},
+             "hovertemplate": "epoch %{x}: %{y:.3g}<extra></extra>"}
+    shapes = [{"type": "line", "xref": "x", "yref": "paper", "x0": e + 1, "x1": e + 1,
+               "y0": 0, "y1": 1, "line": {"color": ALERT_COLOR, "width": 1.5, "dash": "dash"}}
+              for e in sorted(set(int(e) for e in alert_epochs))]
+    layout = _layout("", height, showlegend=False, shapes=shapes,
+                     margin={"l": 4, "r": 4, "t": 4, "b": 4},
+                     xaxis={"showgrid": False, "tickfont": {"size": 9}},
+                     yaxis={"showgrid": True, "gridcolor": "#eef2f7", "tickfont": {"size": 9},
+                            "nticks": 3})
+    return go.Figure(data=[trace], layout=layout)
+
+
+def indicator_overlay(epochs: Mapping[str, pd.DataFrame], key: str, label: str = "",
+                      title: str = "") -> go.Figure:
+    """One indicator of several runs overlaid, one colour per run (in the mapping's order);
+    label: the y-axis title (default the key). Runs that never measured it get no line;
+    epochs that did not measure it are skipped."""
+    traces = []
+    for i, (run, df) in enumerate(epochs.items()):
+        x, y = _indicator_xy(df, key)
+        if x.size:
+            traces.append({"type": "scatter", "x": x, "y": y, "mode": "lines+markers",
+                           "name": run, "line": {"color": run_color(i), "width": 2},
+                           "marker": {"size": 5}})
+    layout = _layout(title, 320, legend={"orientation": "h", "y": -0.2, "x": 0},
+                     xaxis={"title": {"text": "epoch"}},
+                     yaxis={"title": {"text": label or key}})
+    return go.Figure(data=traces, layout=layout)
+
+
 # --- the derived cell as a DAG ------------------------------------------------------------------
 def _alpha_row(j: int, target: int, darts_like: bool) -> int:
     """α row of the edge j -> target, in genotype_ops' node numbering."""

@@ -9,6 +9,7 @@ the store and the manager's plain-data status.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ import pandas as pd
 import streamlit as st
 
 from darts_engine import SPACES, charts, runs
+from darts_engine.alerts import rule_docs
 from darts_engine.genotype import Genotype, softmax
+from darts_engine.indicators import indicator_docs, split_key
 from darts_engine.registries import RELAXATIONS
 from darts_engine.runs import RunManager
 from darts_engine.store import ACTIVE, RunStore, default_home
@@ -197,6 +200,34 @@ def list_runs() -> pd.DataFrame:
     s = store()
     s.mark_interrupted(live_ids=manager().live_ids())  # e.g. a CLI run whose process died
     return s.list_runs()
+
+
+# --- collapse indicators -----------------------------------------------------------------------
+def indicator_keys(columns: Iterable[str]) -> list[str]:
+    """The indicator keys ('skip_mass.cell', 'disc_gap') among epoch_metrics columns
+    ('ind_skip_mass.cell', ...), in registry order."""
+    order = {d["name"]: i for i, d in enumerate(indicator_docs())}
+    keys = [c[len("ind_"):] for c in columns if c.startswith("ind_")]
+    keys = [k for k in keys if k.partition(".")[0] in order]
+    return sorted(keys, key=lambda k: (order[k.partition(".")[0]], k))
+
+
+def indicator_label(key: str) -> str:
+    """'skip_mass.normal' -> 'skip_connect mass (normal cell)'; NB201's one cell: no suffix."""
+    indicator, cell = split_key(key)
+    return indicator.title if cell in (None, "cell") else f"{indicator.title} ({cell} cell)"
+
+
+def indicator_help(key: str) -> str:
+    """The student-level explanation: what it measures, what collapse looks like, source."""
+    doc = split_key(key)[0].doc()
+    return (f"{doc['what']}\n\n**Collapse:** {doc['collapse']}\n\n*Source:* {doc['source']}")
+
+
+def alert_rule(name: str) -> dict[str, str]:
+    """rule_docs() entry of a fired alert's rule (name only if the rule is unknown)."""
+    return next((r for r in rule_docs() if r["name"] == name),
+                {"name": name, "title": name, "source": "", "explanation": ""})
 
 
 # --- status of a run, live or not ---------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Compare: 2–4 runs side by side. Overlaid curves; heatmaps and derived cells of every run at one
-shared epoch; a genotype diff at that epoch; a summary table with config differences marked.
+"""Compare: 2–4 runs side by side. Overlaid curves and collapse indicators; heatmaps and derived
+cells of every run at one shared epoch; a genotype diff at that epoch; a summary table with config
+differences marked.
 Refreshes itself while any of the runs is active. `?runs=ID1,ID2` selects the runs.
 """
 
@@ -37,6 +38,24 @@ def curves_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
     st.subheader("Curves")
     st.plotly_chart(charts.compare_curves({labels[r]: v.epochs for r, v in views.items()}),
                     key="compare_curves")
+
+
+def indicator_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
+    st.subheader("Collapse indicators")
+    keys = common.indicator_keys({c for v in views.values() for c in v.epochs.columns})
+    if not keys:
+        st.caption("Indicators appear when the first epoch ends.")
+        return
+    default = "skip_mass.cell" if "skip_mass.cell" in keys else keys[0]
+    if st.session_state.get("compare_indicator") not in keys:
+        st.session_state["compare_indicator"] = default
+    key = st.selectbox("Indicator", keys, key="compare_indicator",
+                       format_func=common.indicator_label,
+                       help="Every indicator the selected runs recorded.")
+    st.caption(common.indicator_help(key))
+    st.plotly_chart(charts.indicator_overlay({labels[r]: v.epochs for r, v in views.items()},
+                                             key, common.indicator_label(key)),
+                    key="compare_indicator_chart")
 
 
 def cells_section(views: dict[str, RunView], labels: dict[str, str]) -> int | None:
@@ -145,6 +164,7 @@ def _panel(run_ids: list[str], was_active: bool) -> None:
         st.rerun()
     labels = _labels(views)
     curves_section(views, labels)
+    indicator_section(views, labels)
     epoch = cells_section(views, labels)
     if epoch is not None:
         diff_section(views, labels, epoch)

@@ -1,10 +1,10 @@
 """Live: one run as it happens. Status and controls, per-edge operation weights (heatmap with a
-scrubber, the derived cell as a DAG, small multiples over time), training curves and the
-genotype. The panel refreshes itself every second while the run is active (st.fragment), without
-rerunning the page.
+scrubber, the derived cell as a DAG, small multiples over time), training curves, collapse
+indicators with the alerts that fired, and the genotype. The panel refreshes itself every second
+while the run is active (st.fragment), without rerunning the page.
 
-Each section is a function of (view, status) listed in SECTIONS, so a panel (e.g. collapse
-indicators) is one function plus one list entry.
+Each section is a function of (view, status) listed in SECTIONS, so a panel is one function plus
+one list entry.
 """
 
 from collections.abc import Callable
@@ -153,6 +153,32 @@ def curves_section(view: RunView, status: dict[str, Any]) -> None:
                                            smoothing), key="live_curves")
 
 
+def indicators_section(view: RunView, status: dict[str, Any]) -> None:
+    st.subheader("Collapse indicators")
+    alerts = view.alerts
+    for a in alerts.itertuples():
+        rule = common.alert_rule(a.rule)
+        st.markdown(f":red-badge[:material/warning: epoch {int(a.epoch) + 1} · {rule['name']}] "
+                    f"{a.message} — *{rule['source']}*", help=rule["explanation"] or None)
+    keys = common.indicator_keys(view.epochs.columns)
+    if not keys:
+        st.info("Indicators appear when the first epoch ends.")
+        return
+    alert_epochs = alerts["epoch"].astype(int).tolist() if len(alerts) else []
+    st.caption("One line per indicator and cell type, by epoch; red dashes mark the epochs an "
+               "alert fired. The ? next to a name explains what it measures and what collapse "
+               "looks like. Indicators measured every few epochs show only those epochs.")
+    cols = st.columns(3)
+    for i, key in enumerate(keys):
+        values = view.epochs[f"ind_{key}"].dropna()
+        with cols[i % 3]:
+            st.metric(common.indicator_label(key),
+                      "–" if values.empty else f"{float(values.iloc[-1]):.3g}",
+                      help=common.indicator_help(key))
+            st.plotly_chart(charts.indicator_sparkline(view.epochs, key, alert_epochs),
+                            key=f"live_spark_{key}", config={"displayModeBar": False})
+
+
 def genotype_section(view: RunView, status: dict[str, Any]) -> None:
     st.subheader("Genotype")
     text = view.run.get("genotype") or ""
@@ -164,8 +190,6 @@ def genotype_section(view: RunView, status: dict[str, Any]) -> None:
 
 
 def log_section(view: RunView, status: dict[str, Any]) -> None:
-    for a in view.alerts.itertuples():
-        st.warning(f"Epoch {a.epoch}: {a.message} ({a.rule})")
     with st.expander("Log and config"):
         st.code("\n".join(f"[{r.level}] {_last_line(r.message)}" for r in view.logs.itertuples())
                 or "(empty)", language=None)
@@ -179,8 +203,8 @@ def _last_line(message: str) -> str:
 
 
 SECTIONS: list[Callable[[RunView, dict[str, Any]], None]] = [
-    status_section, weights_section, edges_section, curves_section, genotype_section,
-    log_section]
+    status_section, weights_section, edges_section, curves_section, indicators_section,
+    genotype_section, log_section]
 
 
 # --- the page ------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright against
 `streamlit run app.py` on 127.0.0.1. Only what a browser can show is checked here: the form
-launches a search, the live page refreshes itself, charts and the cell DAG are drawn, the run
-can be stopped, and stopping the server ends its searches cleanly.
+launches a search, the live page refreshes itself, charts (indicator sparklines included) and the
+cell DAG are drawn, the run can be stopped, and stopping the server ends its searches cleanly.
 
 Set DARTBOARD_SCREENSHOT=path/to/file.png to also keep the live page's screenshot there.
 """
@@ -111,12 +111,13 @@ def test_launch_watch_and_stop_in_chromium(server, tmp_path):
             page.goto(url)
             expect(page.get_by_text("Launch a search")).to_be_visible(timeout=60_000)
 
-            # A tiny search from the form: the quick-look preset, made smaller still.
+            # A tiny search from the form: the quick-look preset, made smaller still (100 epochs of
+            # ~0.3 s: still running when Stop is clicked, with every live panel drawing).
             page.locator('[data-testid="stSelectbox"]').filter(has_text="Preset").click()
             page.get_by_role("option", name="Quick look (seconds)").click()
             expect(page.get_by_role("listbox")).to_have_count(0)
             expect(page.get_by_label("epochs", exact=True)).to_have_value("5")
-            for field, value in (("epochs", "30"), ("data_limit", "128"),
+            for field, value in (("epochs", "100"), ("data_limit", "128"),
                                  ("init_channels", "4")):
                 box = page.get_by_label(field, exact=True)
                 box.fill(value)
@@ -147,6 +148,13 @@ def test_launch_watch_and_stop_in_chromium(server, tmp_path):
             expect(status(page)).to_contain_text(re.compile("stopped|completed"))
             stopped = RunStore(home).get_run(run_id)
             assert stopped["status"] in ("stopped", "completed") and stopped["epochs_done"] >= 2
+
+            # The collapse-indicator panel, once the run no longer refreshes: its heading and a
+            # sparkline drawn by plotly.
+            expect(page.get_by_role("heading", name="Collapse indicators")).to_be_visible()
+            spark = page.locator('[class*="st-key-live_spark_skip_mass"] .js-plotly-plot').first
+            expect(spark).to_be_visible()
+            expect(spark.locator("path.js-line").first).to_be_attached()
 
             # Resume it from its checkpoint, then stop the server while it runs.
             if stopped["status"] == "stopped":

@@ -239,3 +239,46 @@ def test_summary_table_and_config_differences():
     assert table.loc["algorithm", "single"] == "single"
     lr = charts.summary_table({"a": run, "b": dict(run, config=dict(base, arch_lr=0.1))})
     assert lr.loc["config · arch_lr"].tolist() == ["0.01", "0.1"]
+
+
+# --- collapse indicators ------------------------------------------------------------------
+def indicator_epochs() -> pd.DataFrame:
+    """Four epochs; λmax measured every 2nd epoch only (NaN in the others, as the store reads)."""
+    return pd.DataFrame({"epoch": [0, 1, 2, 3],
+                         "ind_skip_mass.cell": [0.20, 0.25, 0.35, 0.50],
+                         "ind_none_mass.cell": [0.20, 0.15, 0.10, 0.05],
+                         "ind_hessian_eig": [np.nan, 1.5, np.nan, 3.0]})
+
+
+def test_indicator_sparkline_skips_missing_epochs_and_marks_alerts():
+    fig = figure_json(charts.indicator_sparkline(indicator_epochs(), "hessian_eig", [2, 2, 0]))
+    (trace,) = fig["data"]
+    np.testing.assert_array_equal(array(trace["x"]), [2, 4])  # 1-based epochs, gaps dropped
+    np.testing.assert_array_equal(array(trace["y"]), [1.5, 3.0])
+    assert [s["x0"] for s in fig["layout"]["shapes"]] == [1, 3]  # one line per alert epoch
+    assert all(s["line"]["color"] == charts.ALERT_COLOR for s in fig["layout"]["shapes"])
+
+
+def test_indicator_sparklines_keep_skip_and_none_apart_in_their_op_colours():
+    df = indicator_epochs()
+    skip, none = (figure_json(charts.indicator_sparkline(df, k))["data"][0]
+                  for k in ("skip_mass.cell", "none_mass.cell"))
+    np.testing.assert_allclose(array(skip["y"]), df["ind_skip_mass.cell"])
+    np.testing.assert_allclose(array(none["y"]), df["ind_none_mass.cell"])
+    assert skip["line"]["color"] == charts.op_color("skip_connect")
+    assert none["line"]["color"] == charts.op_color("none")
+
+
+def test_indicator_sparkline_of_an_unmeasured_indicator_is_empty():
+    fig = figure_json(charts.indicator_sparkline(indicator_epochs(), "disc_gap"))
+    assert array(fig["data"][0]["x"]).size == 0 and not fig["layout"].get("shapes")
+
+
+def test_indicator_overlay_one_line_per_run_that_measured_it():
+    runs = {"a": indicator_epochs(), "b": indicator_epochs().iloc[:2],
+            "c": pd.DataFrame({"epoch": [0]})}
+    fig = figure_json(charts.indicator_overlay(runs, "hessian_eig", "λmax"))
+    assert [t["name"] for t in fig["data"]] == ["a", "b"]
+    assert fig["layout"]["yaxis"]["title"]["text"] == "λmax"
+    assert [t["line"]["color"] for t in fig["data"]] == [charts.run_color(0), charts.run_color(1)]
+    np.testing.assert_array_equal(array(fig["data"][1]["x"]), [2])

@@ -279,6 +279,34 @@ def test_live_failed_run_shows_its_error_without_traceback(app, home, tmp_path):
     assert not any("Traceback" in str(el.value) for el in [*at.error, *at.code])
 
 
+def test_live_indicator_panel_shows_sparklines_and_the_alert_that_fired(app, home):
+    # A real tiny search whose user threshold on parameter-free mass is low enough to fire
+    # (NB201 starts at 2/5 parameter-free weight per edge, above 0.1).
+    store = RunStore(home)
+    run_id = record(store, tiny(epochs=2, alert_pf_mass=0.1, alert_skip_count=0), "collapsed")
+    fired = store.alerts(run_id)
+    assert "pf-mass" in set(fired["rule"])
+    at = app("pages/live.py", run=run_id)
+    assert "Collapse indicators" in [h.value for h in at.subheader]
+    epochs = store.epoch_metrics(run_id)
+    alert_x = {int(e) + 1 for e in fired["epoch"]}
+    recorded = {c[len("ind_"):] for c in epochs.columns if c.startswith("ind_")}
+    sparks = [f for f in plotly_figures(at)
+              if len(f["data"]) == 1 and f["data"][0].get("name") in recorded]
+    keys = {f["data"][0]["name"] for f in sparks}
+    assert keys == recorded and {"skip_mass.cell", "none_mass.cell"} <= keys  # skip, none apart
+    for f in sparks:
+        assert {s["x0"] for s in f["layout"]["shapes"]} == alert_x  # the alert on the timeline
+        if f["data"][0]["name"] == "pf_mass.cell":
+            np.testing.assert_allclose(array(f["data"][0]["y"]), epochs["ind_pf_mass.cell"])
+    badge = next(m.value for m in at.markdown if "pf-mass" in m.value)
+    message = fired.loc[fired["rule"] == "pf-mass", "message"].iloc[0]
+    assert "red-badge" in badge and message in badge and "ALGORITHMS.md §8.4" in badge
+    labels = [m.label for m in at.metric]
+    assert "skip_connect mass" in labels and "none mass" in labels
+    assert "Rises steadily" in at.metric[labels.index("skip_connect mass")].help
+
+
 # --- compare ----------------------------------------------------------------------------------
 def test_compare_two_runs_shows_both(app, runs):
     ids = [runs["bi"], runs["single"]]
@@ -293,7 +321,24 @@ def test_compare_two_runs_shows_both(app, runs):
     assert table.loc["algorithm"].tolist() == ["bilevel-1st", "single"]
     at.checkbox(key="compare_follow").uncheck().run()
     at.slider(key="compare_epoch").set_value(1).run()
-    assert "epoch 1" in at.subheader[2].value
+    assert any(h.value == "Genotype diff at epoch 1" for h in at.subheader)
+
+
+def test_compare_overlays_a_chosen_indicator(app, home, runs):
+    ids = [runs["bi"], runs["single"]]
+    at = app("pages/compare.py", runs=",".join(ids))
+    picker = at.selectbox(key="compare_indicator")
+    assert picker.value == "skip_mass.cell" and "none mass" in picker.options
+    picker.set_value("entropy.cell").run()
+    store = RunStore(home)
+    title = "Decidedness (normalised entropy)"
+    overlay = next(f for f in plotly_figures(at)
+                   if f["layout"].get("yaxis", {}).get("title", {}).get("text") == title)
+    assert any("1 = all ops equal" in c.value for c in at.caption)  # the explanation
+    assert [t["name"] for t in overlay["data"]] == ["pair · bi-level", "pair · single-level"]
+    for trace, rid in zip(overlay["data"], ids, strict=True):
+        np.testing.assert_allclose(array(trace["y"]),
+                                   store.epoch_metrics(rid)["ind_entropy.cell"])
 
 
 # --- runs ---------------------------------------------------------------------------------
