@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 from .genotype import (
     DartsGenotype,
     Genotype,
+    NB201Genotype,
     count_ops,
     derive_genotype,
     genotype_ops,
@@ -51,6 +52,7 @@ RUN_COLORS = ("#2563eb", "#0d9488", "#9333ea", "#64748b")
 TRAIN_COLOR, VAL_COLOR = "#475569", "#ea580c"
 # α weights 0..1: white to dark slate, one fixed scale on every heatmap.
 WEIGHT_SCALE = [[0.0, "#ffffff"], [0.35, "#94a3b8"], [1.0, "#0f172a"]]
+EDGE_WEIGHT_LABEL = "edge β"  # PC-DARTS' per-edge weight, softmax(β) over a node's inputs
 _FONT = {"family": "Inter, Helvetica, Arial, sans-serif", "size": 12}
 
 
@@ -110,9 +112,13 @@ def _layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
 
 # --- α ----------------------------------------------------------------------------------------
 def alpha_heatmap(weights: np.ndarray, ops: Sequence[str], edges: Sequence[str],
-                  title: str = "") -> go.Figure:
+                  title: str = "", edge_weights: np.ndarray | None = None) -> go.Figure:
     """The mixing weights (softmax(α) in DARTS) of one cell type as a heatmap: rows = edges,
-    columns = ops in the space's order, colour fixed to 0..1. weights: (edges, ops)."""
+    columns = ops in the space's order, colour fixed to 0..1. weights: (edges, ops).
+
+    edge_weights: PC-DARTS' per-edge weight (edges,), softmax of β over each node's incoming
+    edges (ALGORITHMS.md §5.2). Drawn as a narrow one-column strip right of the ops, in the same
+    figure (same rows, same 0..1 scale; no extra chart for the live page to redraw)."""
     w = np.asarray(weights, dtype=np.float32)
     if w.shape != (len(edges), len(ops)):
         raise ValueError(f"weights must have shape (edges={len(edges)}, ops={len(ops)}), "
@@ -122,12 +128,29 @@ def alpha_heatmap(weights: np.ndarray, ops: Sequence[str], edges: Sequence[str],
              "textfont": {"size": 10}, "xgap": 1, "ygap": 1,
              "colorbar": {"title": {"text": "weight"}, "thickness": 10, "len": 0.9},
              "hovertemplate": "edge %{y}<br>%{x}: %{z:.3f}<extra></extra>"}
+    xaxis = {"side": "top", "tickangle": -30, "showgrid": False, "tickvals": list(ops),
+             "ticktext": [f"<span style='color:{op_color(o)}'>{o}</span>" for o in ops]}
+    extra: dict[str, Any] = {}
+    data = [trace]
+    if edge_weights is not None:
+        b = np.asarray(edge_weights, dtype=np.float32)
+        if b.shape != (len(edges),):
+            raise ValueError(f"edge_weights must have shape (edges={len(edges)},), got {b.shape}")
+        strip = 1.25 / (len(ops) + 2.5)  # a little wider than one op column
+        xaxis["domain"] = [0.0, 1 - 1.4 * strip]
+        extra["xaxis2"] = {"domain": [1 - strip, 1.0], "side": "top", "tickangle": -30,
+                           "showgrid": False, "anchor": "y"}
+        data.append({"type": "heatmap", "z": b[:, None], "x": [EDGE_WEIGHT_LABEL],
+                     "y": list(edges), "xaxis": "x2", "zmin": 0.0, "zmax": 1.0,
+                     "colorscale": WEIGHT_SCALE, "showscale": False,
+                     "texttemplate": "%{z:.2f}", "textfont": {"size": 10}, "ygap": 1,
+                     "hovertemplate": "edge %{y}<br>edge weight softmax(β): %{z:.3f}"
+                                      "<extra></extra>"})
     layout = _layout(
-        title, 70 + 24 * len(edges),
-        xaxis={"side": "top", "tickangle": -30, "showgrid": False, "tickvals": list(ops),
-               "ticktext": [f"<span style='color:{op_color(o)}'>{o}</span>" for o in ops]},
-        yaxis={"autorange": "reversed", "showgrid": False, "tickfont": {"family": "monospace"}})
-    return go.Figure(data=[trace], layout=layout)
+        title, 70 + 24 * len(edges), xaxis=xaxis,
+        yaxis={"autorange": "reversed", "showgrid": False, "tickfont": {"family": "monospace"}},
+        **extra)
+    return go.Figure(data=data, layout=layout)
 
 
 PANEL_GAP_X, PANEL_GAP_Y = 0.12, 0.35  # gaps between small multiples, in panel units
@@ -289,24 +312,64 @@ def _indicator_xy(epochs: pd.DataFrame, key: str) -> tuple[np.ndarray, np.ndarra
     return x[keep], y[keep]
 
 
-def indicator_sparkline(epochs: pd.DataFrame, key: str, alert_epochs: Sequence[int] = (),
-                        height: int = 110) -> go.Figure:
-    """One indicator of one run over epochs as a small line chart, with a red dashed vertical
-    line at each epoch an alert fired. epochs: epoch_metrics rows (0-based `epoch`, column
-    `ind_<key>`); alert_epochs: 0-based, drawn at epoch + 1 like the line."""
-    x, y = _indicator_xy(epochs, key)
-    trace = {"type": "scatter", "x": x, "y": y, "mode": "lines+markers", "name": key,
-             "line": {"color": indicator_color(key), "width": 2}, "marker": {"size": 4},
-             "hovertemplate": "epoch %{x}: %{y:.3g}<extra></extra>"}
-    shapes = [{"type": "line", "xref": "x", "yref": "paper", "x0": e + 1, "x1": e + 1,
-               "y0": 0, "y1": 1, "line": {"color": ALERT_COLOR, "width": 1.5, "dash": "dash"}}
-              for e in sorted(set(int(e) for e in alert_epochs))]
-    layout = _layout("", height, showlegend=False, shapes=shapes,
-                     margin={"l": 4, "r": 4, "t": 4, "b": 4},
-                     xaxis={"showgrid": False, "tickfont": {"size": 9}},
-                     yaxis={"showgrid": True, "gridcolor": "#eef2f7", "tickfont": {"size": 9},
-                            "nticks": 3})
-    return go.Figure(data=[trace], layout=layout)
+def indicator_panel(epochs: pd.DataFrame, keys: Sequence[str], labels: Sequence[str],
+                    alert_epochs: Sequence[int] = (), *, cols: int = 4) -> go.Figure:
+    """Small multiples: one sparkline panel per indicator key, ONE figure (a live page redraws
+    it every second; twenty separate charts cost twenty round trips). Same canvas trick as
+    edge_weight_lines: panels are unit squares, one trace per colour runs through all of them.
+
+    Every panel shares the epoch axis (1 .. last epoch); its own values are scaled to its
+    min..max, written under its title. Red dashed lines mark the epochs an alert fired
+    (alert_epochs 0-based, drawn at epoch + 1). Epochs that did not measure a key are skipped."""
+    if len(labels) != len(keys):
+        raise ValueError(f"one label per key: {len(keys)} keys, {len(labels)} labels")
+    n = len(keys)
+    cols = max(1, min(cols, n))
+    rows = max(1, math.ceil(n / cols))
+    last = float(epochs["epoch"].max()) + 1 if len(epochs) else 1.0
+    span = max(last - 1.0, 1.0)                     # epochs 1..last -> 0..1 in a panel
+    by_color: dict[str, list[np.ndarray]] = {}
+    frames, notes = [], []
+    for i, (key, label) in enumerate(zip(keys, labels, strict=True)):
+        x0, y0 = _panel_origin(i, cols, rows)
+        x, y = _indicator_xy(epochs, key)
+        lo, hi = (float(y.min()), float(y.max())) if y.size else (0.0, 0.0)
+        scale = (y - lo) / (hi - lo) * 0.9 + 0.05 if hi > lo else np.full_like(y, 0.5)
+        gap = np.array([[np.nan, np.nan, np.nan, np.nan]])
+        pts = np.stack([x0 + (x - 1) / span, y0 + scale, x, y], axis=1)   # (T, 4)
+        by_color.setdefault(indicator_color(key), []).append(np.vstack([pts, gap]))
+        frames.append({"type": "rect", "x0": x0, "x1": x0 + 1, "y0": y0, "y1": y0 + 1,
+                       "layer": "below", "line": {"color": "#cbd5e1", "width": 1}})
+        now = f"{y[-1]:.3g}" if y.size else "–"
+        notes.append({"text": f"<b>{label}</b>", "x": x0, "y": y0 + 1.2, "xanchor": "left",
+                      "yanchor": "bottom", "showarrow": False, "font": {"size": 10}})
+        notes.append({"text": f"now {now} · range {lo:.3g}–{hi:.3g}" if y.size else "not yet",
+                      "x": x0, "y": y0 + 1, "xanchor": "left", "yanchor": "bottom",
+                      "showarrow": False, "font": {"size": 9, "color": "#64748b"}})
+        for e in sorted({int(e) for e in alert_epochs}):
+            xe = x0 + e / span
+            frames.append({"type": "line", "x0": xe, "x1": xe, "y0": y0, "y1": y0 + 1,
+                           "line": {"color": ALERT_COLOR, "width": 1.2, "dash": "dash"}})
+    traces = []
+    for color, parts in by_color.items():
+        pts = np.vstack(parts)
+        traces.append({"type": "scatter", "x": pts[:, 0], "y": pts[:, 1],
+                       "customdata": pts[:, 2:], "mode": "lines+markers", "showlegend": False,
+                       "line": {"color": color, "width": 1.8}, "marker": {"size": 3},
+                       "hovertemplate": "epoch %{customdata[0]:.0f}: %{customdata[1]:.4g}"
+                                        "<extra></extra>"})
+    notes.append({"text": f"epochs 1–{last:.0f}", "x": 0, "y": -0.05, "xanchor": "left",
+                  "yanchor": "top", "showarrow": False, "font": {"size": 9}})
+    layout = _layout(
+        "", 30 + 150 * rows, shapes=frames, annotations=notes, hovermode="closest",
+        showlegend=False, margin={"l": 4, "r": 4, "t": 10, "b": 20},
+        xaxis={"visible": False,
+               "range": [-0.02, cols * (1 + PANEL_GAP_X) - PANEL_GAP_X + 0.02]},
+        # the top row's titles sit above its panel, inside the range (plotly hides
+        # annotations placed outside it)
+        yaxis={"visible": False, "fixedrange": True,
+               "range": [-0.15, rows * (1 + PANEL_GAP_Y) - PANEL_GAP_Y + 0.35]})
+    return go.Figure(data=traces, layout=layout)
 
 
 def indicator_overlay(epochs: Mapping[str, pd.DataFrame], key: str, label: str = "",
@@ -341,9 +404,12 @@ def _quote(text: str) -> str:
 
 
 def cell_dot(edges: Sequence[tuple[str, int, int]], *, darts_like: bool,
-             weights: Sequence[float] | None = None, title: str = "") -> str:
+             weights: Sequence[float] | None = None,
+             edge_weights: Sequence[float] | None = None, title: str = "") -> str:
     """Graphviz DOT of one derived cell. edges: (op, input j, target) as genotype_ops returns;
-    weights: the softmax weight of each kept op (0..1), shown as the edge's width."""
+    weights: the softmax weight of each kept op (0..1), shown as the edge's width;
+    edge_weights: PC-DARTS' weight of each kept edge (0..1, softmax of β over its node's
+    inputs), shown as the width instead. The tooltip names both."""
     if darts_like:
         names = {0: "c_{k-2}", 1: "c_{k-1}"}
         n_nodes = max([t for _, _, t in edges], default=5) + 1
@@ -366,8 +432,11 @@ def cell_dot(edges: Sequence[tuple[str, int, int]], *, darts_like: bool,
         lines.append(f"  n{t} [label={_quote(name)}, fillcolor={_quote(fill)}];")
     for i, (op, j, target) in enumerate(edges):
         w = 1.0 if weights is None else float(weights[i])
-        color = op_color(op)
         tip = op if weights is None else f"{op}: weight {w:.2f}"
+        if edge_weights is not None:
+            w = float(edge_weights[i])
+            tip += f" · edge weight softmax(β) {w:.2f}"
+        color = op_color(op)
         lines.append(f"  n{j} -> n{target} [label={_quote(op)}, tooltip={_quote(tip)}, "
                      f"color={_quote(color)}, fontcolor={_quote(color)}, "
                      f"penwidth={1 + 5 * w:.2f}];")
@@ -389,19 +458,65 @@ def derive(space: str, ops: Sequence[str], alphas: Mapping[str, np.ndarray], *,
 
 
 def cell_dots(genotype: Genotype, alphas: Mapping[str, np.ndarray] | None = None,
-              ops: Sequence[str] = (), normalise: Normalise = softmax) -> dict[str, str]:
+              ops: Sequence[str] = (), normalise: Normalise = softmax,
+              edge_weights: Mapping[str, np.ndarray] | None = None) -> dict[str, str]:
     """DOT text per cell type of a genotype; with raw α (and the op order), edge widths show
-    each kept op's mixing weight (normalise: the run's relaxation, default softmax)."""
+    each kept op's mixing weight (normalise: the run's relaxation, default softmax). With
+    PC-DARTS edge weights (cell -> (edges,), softmax of β per node) widths show those."""
     darts_like = isinstance(genotype, DartsGenotype)
     out = {}
     for cell, edges in genotype_ops(genotype).items():
-        weights = None
+        rows = [_alpha_row(j, t, darts_like) for _, j, t in edges]
+        weights = beta = None
         if alphas is not None and cell in alphas:
             p = normalise(alphas[cell])  # (edges, ops)
-            weights = [p[_alpha_row(j, t, darts_like), list(ops).index(op)]
-                       for op, j, t in edges]
-        out[cell] = cell_dot(edges, darts_like=darts_like, weights=weights,
+            weights = [p[r, list(ops).index(op)] for r, (op, _, _) in zip(rows, edges)]
+        if edge_weights is not None and cell in edge_weights:
+            beta = [edge_weights[cell][r] for r in rows]
+        out[cell] = cell_dot(edges, darts_like=darts_like, weights=weights, edge_weights=beta,
                              title=cell if cell == "cell" else f"{cell} cell")
+    return out
+
+
+def _edge_ends(n_edges: int, darts_like: bool) -> list[tuple[int, int]]:
+    """(input j, target) of every α row: the inverse of _alpha_row."""
+    ends: dict[int, tuple[int, int]] = {}
+    target = 2 if darts_like else 1
+    while len(ends) < n_edges:
+        ends.update({_alpha_row(j, target, darts_like): (j, target) for j in range(target)})
+        target += 1
+    return [ends[r] for r in range(n_edges)]
+
+
+def stage_cells(cells: Mapping[str, np.ndarray], ops: Sequence[str]
+                ) -> list[tuple[int, str, dict[str, str]]]:
+    """LFR-DARTS: the cell derived at each stage, from one epoch's `lfr_cells_<t>` arrays
+    (cell type -> (stages, edges, ops), 0/1 mixing weights in α's layout; lfr.py).
+    Returns (stage, genotype text, cell type -> DOT) per stage reached, shallow to deep; cell
+    types that do not occur at a stage's depth (all-zero rows) are left out. NB201's one cell
+    type is "cell" (text `|op~0|+...`); DARTS-like spaces give `normal=[(op, j), ...]` per type."""
+    darts_like = "cell" not in cells
+    n_stages = max((w.shape[0] for w in cells.values()), default=0)
+    out = []
+    for k in range(n_stages):
+        kept: dict[str, list[tuple[str, int, int]]] = {}
+        for cell, w in cells.items():
+            ends = _edge_ends(w.shape[1], darts_like)
+            rows, cols = np.nonzero(w[k])  # one kept op per kept edge, rows ascending
+            if rows.size:
+                kept[cell] = [(ops[o], *ends[e]) for e, o in zip(rows, cols)]
+        if not kept:
+            continue
+        if darts_like:
+            text = ", ".join(f"{c}={[(op, j) for op, j, _ in e]!r}" for c, e in kept.items())
+        else:
+            edges = kept["cell"]
+            text = str(NB201Genotype(tuple(tuple((op, j) for op, j, t in edges if t == target)
+                                           for target in sorted({t for *_, t in edges}))))
+        dots = {c: cell_dot(e, darts_like=darts_like,
+                            title=f"stage {k + 1} · " + (c if c == "cell" else f"{c} cell"))
+                for c, e in kept.items()}
+        out.append((k, text, dots))
     return out
 
 

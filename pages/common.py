@@ -33,6 +33,19 @@ COMPARE_REFRESH_S = 2.0
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
+# --- every page goes through app.py -------------------------------------------------------------
+def require_app() -> None:
+    """Called first by every page. When the first request after a server start is a page URL
+    (a bookmarked /live?run=...), Streamlit runs that pages/ file on its own, in its legacy
+    "pages directory" mode: no app.py, so no navigation, layout or logo, and every helper file
+    in pages/ listed as a page, for as long as the server lives. Switch the process to app.py's
+    st.navigation and rerun: the same URL then opens the same page inside the app."""
+    from streamlit.runtime.pages_manager import PagesManager
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 # --- the process-wide manager ------------------------------------------------------------------
 @st.cache_resource(show_spinner=False, on_release=lambda m: m.shutdown())
 def _manager(home: str) -> RunManager:
@@ -71,6 +84,10 @@ class RunView:
     edges: dict[str, tuple[str, ...]]
     param_free: tuple[str, ...]
     betas: dict[str, tuple[np.ndarray, np.ndarray]]  # PC-DARTS: cell -> (epochs, raw β (T, edges))
+    # PC-DARTS: cell -> (epochs, edge weights (T, edges)): softmax of β over each node's inputs
+    edge_weights: dict[str, tuple[np.ndarray, np.ndarray]]
+    # LFR-DARTS, latest epoch: "lfr_stage" (1,) and "lfr_cells_<t>" (stages, edges, ops)
+    lfr: dict[str, np.ndarray]
     logs: pd.DataFrame              # the last log lines
     alerts: pd.DataFrame
 
@@ -87,17 +104,28 @@ class RunView:
         """Raw α of every cell at snapshot i (a row of alpha_index)."""
         return {cell: a[i] for cell, a in self.alphas.items()}
 
+    def _per_epoch_at(self, history: dict[str, tuple[np.ndarray, np.ndarray]], i: int
+                      ) -> dict[str, np.ndarray]:
+        """cell -> the row of a per-epoch history (β) from the last epoch that ended by
+        snapshot i; mid-epoch snapshots get the previous epoch's. Cells without one: absent."""
+        epoch = int(self.alpha_index["epoch"].iloc[i])
+        if self.alpha_index["source"].iloc[i] != "epoch":
+            epoch -= 1
+        out = {}
+        for cell, (epochs, values) in history.items():
+            k = np.searchsorted(epochs, epoch, side="right") - 1
+            if k >= 0:
+                out[cell] = values[k]
+        return out
+
+    def edge_weights_at(self, i: int) -> dict[str, np.ndarray]:
+        """PC-DARTS edge weights (cell -> (edges,)) as of snapshot i; {} for other runs."""
+        return self._per_epoch_at(self.edge_weights, i)
+
     def genotype_at(self, i: int) -> Genotype:
         """The cell that would be derived at snapshot i: the space's rule, the run's
         relaxation, and PC-DARTS β of the last epoch that ended by then."""
-        epoch = int(self.alpha_index["epoch"].iloc[i])
-        if self.alpha_index["source"].iloc[i] != "epoch":
-            epoch -= 1  # mid-epoch: β as of the end of the previous epoch
-        betas = {}
-        for cell, (epochs, beta) in self.betas.items():
-            k = np.searchsorted(epochs, epoch, side="right") - 1
-            if k >= 0:
-                betas[cell] = beta[k]
+        betas = self._per_epoch_at(self.betas, i)
         return charts.derive(self.config["space"], self.ops, self.snapshot(i),
                              normalise=self.mix,
                              edge_weights=betas if len(betas) == len(self.alphas) else None)
@@ -159,16 +187,23 @@ def _load(home: str, run_id: str, version: tuple[Any, ...], steps: bool) -> RunV
     run = s.get_run(run_id)
     ops, edges, param_free = _space_info(run)
     index, alphas = _alpha_timeline(s, run_id, tuple(edges))
-    betas = {}
+    betas, edge_weights, lfr = {}, {}, {}
     for cell in edges:
-        idx, beta = s.extras_history(run_id, f"beta_{cell}")
-        if len(idx):
-            betas[cell] = (idx["epoch"].to_numpy(), beta)
+        for name, into in ((f"beta_{cell}", betas), (f"edge_weight_{cell}", edge_weights)):
+            idx, values = s.extras_history(run_id, name)
+            if len(idx):
+                into[cell] = (idx["epoch"].to_numpy(), values)
+    if run["config"].get("method") == "lfr-darts":
+        for name in ("lfr_stage", *(f"lfr_cells_{cell}" for cell in edges)):
+            idx, values = s.extras_history(run_id, name)
+            if len(idx):
+                lfr[name] = values[-1]
     return RunView(run=run, epochs=s.epoch_metrics(run_id),
                    steps=(s.step_metrics(run_id, max_points=MAX_STEP_POINTS) if steps
                           else pd.DataFrame(columns=["step"])),
                    alpha_index=index, alphas=alphas, ops=ops, edges=edges,
-                   param_free=param_free, betas=betas, logs=s.logs(run_id, limit=50),
+                   param_free=param_free, betas=betas, edge_weights=edge_weights, lfr=lfr,
+                   logs=s.logs(run_id, limit=50),
                    alerts=s.alerts(run_id))
 
 
@@ -210,6 +245,23 @@ def indicator_keys(columns: Iterable[str]) -> list[str]:
     keys = [c[len("ind_"):] for c in columns if c.startswith("ind_")]
     keys = [k for k in keys if k.partition(".")[0] in order]
     return sorted(keys, key=lambda k: (order[k.partition(".")[0]], k))
+
+
+# Shown by default on the live page (the rest one click away): the collapse signature of
+# ALGORITHMS.md §8 (PF/skip/none mass apart, decidedness, λmax, discretisation gap) and whether
+# α still moves at all (single-level on memorised data stops moving, not collapsing).
+HEADLINE_INDICATORS = ("skip_count", "pf_mass", "skip_mass", "none_mass", "entropy", "margin",
+                       "hessian_eig", "disc_gap", "train_val_gap", "alpha_grad_norm")
+
+
+def headline_indicators(keys: Iterable[str]) -> list[str]:
+    """The headline indicators among keys, for the first cell type only (normal; NB201's one
+    cell) plus those about the whole network."""
+    keys = list(keys)
+    cells = [split_key(k)[1] for k in keys if split_key(k)[1]]
+    first = "normal" if "normal" in cells else (cells[0] if cells else None)
+    return [k for k in keys if split_key(k)[0].name in HEADLINE_INDICATORS
+            and split_key(k)[1] in (None, first)]
 
 
 def indicator_label(key: str) -> str:

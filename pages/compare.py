@@ -175,6 +175,7 @@ def _select() -> None:
     common.set_url_runs("runs", st.session_state["compare_runs"])
 
 
+common.require_app()
 st.header("Compare")
 runs = common.list_runs()
 if runs.empty:

@@ -90,6 +90,7 @@ def _field(name: str, errors: dict[str, str]) -> None:
 if target := st.session_state.pop("launch_target", None):
     st.switch_page(target[0], query_params=target[1])
 
+common.require_app()
 st.header("Launch a search")
 st.caption("Pick a preset and press Start, or change any field first: every field has the "
            "engine's default and its help on the (?) icon. Runs are kept in "

@@ -1,7 +1,8 @@
 """Live: one run as it happens. Status and controls, per-edge operation weights (heatmap with a
-scrubber, the derived cell as a DAG, small multiples over time), training curves, collapse
-indicators with the alerts that fired, and the genotype. The panel refreshes itself every second
-while the run is active (st.fragment), without rerunning the page.
+scrubber, the derived cell as a DAG, small multiples over time; PC-DARTS' edge weights beside
+them), LFR-DARTS' cell per stage, training curves, collapse indicators with the alerts that
+fired, and the genotype. The panel refreshes itself every second while the run is active
+(st.fragment), without rerunning the page.
 
 Each section is a function of (view, status) listed in SECTIONS, so a panel is one function plus
 one list entry.
@@ -14,6 +15,7 @@ import numpy as np
 import streamlit as st
 
 from darts_engine import charts
+from darts_engine.registries import METHODS
 from darts_engine.store import RunNotFound
 from pages import common
 from pages.common import RunView
@@ -35,7 +37,8 @@ def status_section(view: RunView, status: dict[str, Any]) -> None:
     c[0].metric("Status", state)
     c[1].metric("Epoch", f"{status['epoch']} / {status['epochs']}")
     sps = status["steps_per_s"]
-    c[2].metric("Throughput", "–" if not np.isfinite(sps) or sps <= 0 else f"{sps:.1f} steps/s")
+    c[2].metric("Throughput", f"{sps:.1f} steps/s"
+                if common.is_active(state) and np.isfinite(sps) and sps > 0 else "–")
     eta = status["eta_s"]
     c[3].metric("ETA", charts.format_duration(eta) if common.is_active(state) else "–")
     best = view.run.get("best_val_acc")
@@ -101,16 +104,20 @@ def weights_section(view: RunView, status: dict[str, Any]) -> None:
     i = max(0, int(np.searchsorted(steps, st.session_state[key], side="right")) - 1)
     row = view.alpha_index.iloc[i]
     where = "end of epoch" if row["source"] == "epoch" else "during epoch"
+    beta = view.edge_weights_at(i)  # PC-DARTS only: cell -> (edges,)
     st.caption(f"Snapshot {i + 1} of {steps.size}: step {int(row['step'])}, {where} "
                f"{int(row['epoch']) + 1}. Each row is one edge's mixing weights over the ops "
                "(softmax(α), 0–1); the cell next to it is what would be derived from them "
-               "(edge width = the kept op's weight).")
+               + (_EDGE_WEIGHT_NOTE if beta else "(edge width = the kept op's weight).")
+               + (" PC-DARTS edge weights appear when the first epoch ends."
+                  if view.edge_weights and not beta else ""))
     raw = view.snapshot(i)
-    dots = _cell_dots(view, i)
+    dots = _cell_dots(view, i, beta)
     for cell in view.cells:
         left, right = st.columns([1, 1])
         left.plotly_chart(charts.alpha_heatmap(view.mix(raw[cell]), view.ops, view.edges[cell],
-                                               title=_cell_title(cell)),
+                                               title=_cell_title(cell),
+                                               edge_weights=beta.get(cell)),
                           key=f"live_heatmap_{cell}", config={"displayModeBar": False})
         if cell in dots:
             right.graphviz_chart(dots[cell], width="stretch")
@@ -120,13 +127,53 @@ def _cell_title(cell: str) -> str:
     return "cell" if cell == "cell" else f"{cell} cell"
 
 
-def _cell_dots(view: RunView, i: int) -> dict[str, str]:
+_EDGE_WEIGHT_NOTE = (
+    "(with PC-DARTS' edge weights: each edge's op weight times its edge weight). The narrow "
+    f"**{charts.EDGE_WEIGHT_LABEL}** column is that edge weight, softmax of β over the node's "
+    "incoming edges, as of the last epoch that ended (ALGORITHMS.md §5.2); in the cell, edge "
+    "width = the edge weight.")
+
+
+def _cell_dots(view: RunView, i: int, edge_weights: dict[str, np.ndarray]) -> dict[str, str]:
     try:
         genotype = view.genotype_at(i)
     except ValueError as e:
         st.caption(f"No cell to draw: {e}")
         return {}
-    return charts.cell_dots(genotype, view.snapshot(i), view.ops, normalise=view.mix)
+    return charts.cell_dots(genotype, view.snapshot(i), view.ops, normalise=view.mix,
+                            edge_weights=edge_weights or None)
+
+
+def lfr_section(view: RunView, status: dict[str, Any]) -> None:
+    """LFR-DARTS only: the stage searched now and the cell each stage derived so far."""
+    if view.config.get("method") != "lfr-darts":
+        return
+    st.subheader(f"Cells per depth · {METHODS.get('lfr-darts').label}")
+    cells = {c: view.lfr[f"lfr_cells_{c}"] for c in view.cells if f"lfr_cells_{c}" in view.lfr}
+    if "lfr_stage" not in view.lfr or not cells:
+        st.info("The stages' cells appear when the first epoch ends.")
+        return
+    stage = int(view.lfr["lfr_stage"][0])
+    n_stages = next(iter(cells.values())).shape[0]
+    state = status["state"]
+    # The current stage's cell is final only when the run completed (a stopped run resumes it).
+    current = "final" if state == "completed" else (
+        "searching" if common.is_active(state) else "unfinished")
+    st.markdown(f"Now: **stage {stage + 1} of {n_stages}**"
+                + ("" if common.is_active(state) else f" (run {state})"))
+    st.caption("Cells are searched one depth at a time, shallow to deep: at the end of a stage "
+               "its cell is derived with the space's rule (weak connections pruned), frozen, "
+               "and the supernet deepened for the next stage. Earlier stages are frozen; the "
+               "current stage's cell is what its α would give now. Only the paper's abstract "
+               "could be read: stages, pruning and schedule are our interpretation "
+               "(ALGORITHMS.md §7).")
+    cols = st.columns(n_stages)
+    for k, text, dots in charts.stage_cells(cells, view.ops):
+        with cols[k]:
+            st.markdown(f"**Stage {k + 1}** · {'frozen' if k < stage else current}")
+            for dot in dots.values():
+                st.graphviz_chart(dot, width="stretch")
+            st.code(text, language=None, wrap_lines=True)
 
 
 def edges_section(view: RunView, status: dict[str, Any]) -> None:
@@ -164,19 +211,29 @@ def indicators_section(view: RunView, status: dict[str, Any]) -> None:
     if not keys:
         st.info("Indicators appear when the first epoch ends.")
         return
-    alert_epochs = alerts["epoch"].astype(int).tolist() if len(alerts) else []
-    st.caption("One line per indicator and cell type, by epoch; red dashes mark the epochs an "
-               "alert fired. The ? next to a name explains what it measures and what collapse "
-               "looks like. Indicators measured every few epochs show only those epochs.")
-    cols = st.columns(3)
-    for i, key in enumerate(keys):
+    chosen = [k for k in st.session_state.get("live_indicators") or [] if k in keys]
+    st.session_state["live_indicators"] = chosen or common.headline_indicators(keys)
+    shown = st.multiselect(
+        "Indicators shown", keys, key="live_indicators", format_func=common.indicator_label,
+        help="The headline collapse signals are preselected; every indicator the run records "
+             "(per cell type) can be added.")
+    if not shown:
+        return
+    cols = st.columns(5)
+    for i, key in enumerate(shown):
         values = view.epochs[f"ind_{key}"].dropna()
-        with cols[i % 3]:
-            st.metric(common.indicator_label(key),
-                      "–" if values.empty else f"{float(values.iloc[-1]):.3g}",
-                      help=common.indicator_help(key))
-            st.plotly_chart(charts.indicator_sparkline(view.epochs, key, alert_epochs),
-                            key=f"live_spark_{key}", config={"displayModeBar": False})
+        cols[i % 5].metric(common.indicator_label(key),
+                           "–" if values.empty else f"{float(values.iloc[-1]):.3g}",
+                           help=common.indicator_help(key))
+    st.caption("Each panel: one indicator by epoch, scaled to its own range (written under its "
+               "name). Red dashes mark the epochs an alert fired. The ? beside a value explains "
+               "what it measures and what collapse looks like. Indicators measured every few "
+               "epochs show only those epochs.")
+    alert_epochs = alerts["epoch"].astype(int).tolist() if len(alerts) else []
+    st.plotly_chart(charts.indicator_panel(view.epochs, shown,
+                                           [common.indicator_label(k) for k in shown],
+                                           alert_epochs),
+                    key="live_indicator_panel", config={"displayModeBar": False})
 
 
 def genotype_section(view: RunView, status: dict[str, Any]) -> None:
@@ -203,8 +260,8 @@ def _last_line(message: str) -> str:
 
 
 SECTIONS: list[Callable[[RunView, dict[str, Any]], None]] = [
-    status_section, weights_section, edges_section, curves_section, indicators_section,
-    genotype_section, log_section]
+    status_section, weights_section, lfr_section, edges_section, curves_section,
+    indicators_section, genotype_section, log_section]
 
 
 # --- the page ------------------------------------------------------------------------------------
@@ -244,6 +301,7 @@ def _panel(run_id: str, was_active: bool) -> None:
         section(view, status)
 
 
+common.require_app()
 st.header("Live")
 if (run_id := _pick_run()) is not None:
     common.set_url_runs("run", [run_id])

@@ -1,6 +1,6 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright against
 `streamlit run app.py` on 127.0.0.1. Only what a browser can show is checked here: the form
-launches a search, the live page refreshes itself, charts (indicator sparklines included) and the
+launches a search, the live page refreshes itself, charts (the indicator panel included) and the
 cell DAG are drawn, the run can be stopped, and stopping the server ends its searches cleanly.
 
 Set DARTBOARD_SCREENSHOT=path/to/file.png to also keep the live page's screenshot there.
@@ -150,11 +150,13 @@ def test_launch_watch_and_stop_in_chromium(server, tmp_path):
             assert stopped["status"] in ("stopped", "completed") and stopped["epochs_done"] >= 2
 
             # The collapse-indicator panel, once the run no longer refreshes: its heading and a
-            # sparkline drawn by plotly.
+            # small-multiples figure drawn by plotly.
             expect(page.get_by_role("heading", name="Collapse indicators")).to_be_visible()
-            spark = page.locator('[class*="st-key-live_spark_skip_mass"] .js-plotly-plot').first
-            expect(spark).to_be_visible()
-            expect(spark.locator("path.js-line").first).to_be_attached()
+            panel = page.locator('[class*="st-key-live_indicator_panel"] .js-plotly-plot').first
+            expect(panel).to_be_visible()
+            expect(panel.locator("path.js-line").first).to_be_attached()
+            expect(panel.locator("g.annotation", has_text="skip_connect mass").first
+                   ).to_be_attached()
 
             # Resume it from its checkpoint, then stop the server while it runs.
             if stopped["status"] == "stopped":
@@ -170,3 +172,26 @@ def test_launch_watch_and_stop_in_chromium(server, tmp_path):
     assert final in (("interrupted", "completed") if stopped["status"] == "stopped"
                      else ("completed",))
     assert all(s in FINAL for s in RunStore(home).list_runs()["status"])
+
+
+def test_a_page_url_as_the_first_request_opens_inside_the_app(server):
+    # After a restart, a bookmarked /live?run=... is the server's first request. Streamlit then
+    # runs pages/live.py on its own (legacy pages-directory mode: no app.py, every file in
+    # pages/ listed in a sidebar) unless the page hands over to app.py's navigation.
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright "
+                                   "(tests/requirements.txt)")
+    url, _, _ = server
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                     headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.goto(f"{url}/live?run=no-such-run")
+            nav = page.get_by_role("navigation")
+            sync_api.expect(nav.get_by_text("Compare")).to_be_visible(timeout=60_000)
+            sync_api.expect(page.get_by_role("heading", name="Live")).to_be_visible()
+            assert "live" in page.url
+            assert page.get_by_text("common", exact=True).count() == 0
+            assert page.locator('[data-testid="stSidebarNav"]').count() == 0
+        finally:
+            browser.close()

@@ -102,6 +102,24 @@ def test_alpha_heatmap_rejects_wrong_shape():
         charts.alpha_heatmap(np.zeros((5, 6)), NB201_OPS, SPACES.get("nb201").edge_labels)
 
 
+def test_alpha_heatmap_edge_weight_strip_beside_the_ops():
+    ops, edges = DARTS_OPS, SPACES.get("darts").edge_labels
+    w = softmax(np.random.default_rng(0).normal(size=(14, 8)))
+    beta = np.linspace(0.05, 0.95, 14)  # hand-made; any values in 0..1
+    fig = figure_json(charts.alpha_heatmap(w, ops, edges, edge_weights=beta))
+    heat, strip = fig["data"]
+    np.testing.assert_allclose(array(heat["z"]), w, rtol=1e-6)  # the ops part is unchanged
+    assert strip["type"] == "heatmap" and strip["xaxis"] == "x2"
+    assert strip["x"] == [charts.EDGE_WEIGHT_LABEL] and strip["y"] == list(edges)  # same rows
+    assert (strip["zmin"], strip["zmax"], strip["showscale"]) == (0.0, 1.0, False)  # same scale
+    np.testing.assert_allclose(array(strip["z"]).reshape(-1), beta, rtol=1e-6)
+    ops_axis, strip_axis = fig["layout"]["xaxis"]["domain"], fig["layout"]["xaxis2"]["domain"]
+    assert ops_axis[1] < strip_axis[0] and strip_axis[1] - strip_axis[0] < 0.15  # narrow, right
+    assert len(figure_json(charts.alpha_heatmap(w, ops, edges))["data"]) == 1  # no β, no strip
+    with pytest.raises(ValueError, match="edge_weights must have shape"):
+        charts.alpha_heatmap(w, ops, edges, edge_weights=np.ones(6))
+
+
 @pytest.mark.parametrize("t", [np.arange(7.0), np.array([0, 0.2, 0.9, 1, 2, 2.1, 3])])
 def test_edge_weight_lines_one_panel_per_edge_one_line_per_op(t):
     ops, edges = DARTS_OPS, SPACES.get("darts").edge_labels
@@ -204,6 +222,60 @@ def test_cell_dots_widths_follow_the_kept_ops_weight():
     assert widths[("n0", "n1")] > widths[("n2", "n3")] > widths[("n0", "n2")]
 
 
+def test_cell_dots_widths_follow_the_edge_weights_when_given():
+    a = np.zeros((6, 5))
+    a[:, NB201_OPS.index("nor_conv_3x3")] = 2.0    # every edge: the same op weight
+    g = charts.derive("nb201", NB201_OPS, {"cell": a})
+    beta = np.array([1.0, 0.9, 0.1, 0.2, 0.3, 0.5])  # per node: 1 | 0.9 0.1 | 0.2 0.3 0.5
+    dot = charts.cell_dots(g, {"cell": a}, NB201_OPS, edge_weights={"cell": beta})["cell"]
+    widths = {(s, t): float(w) for s, t, w in
+              re.findall(r"(\w+) -> (\w+) \[.*penwidth=([\d.]+)", dot)}
+    assert widths[("n0", "n1")] == pytest.approx(1 + 5 * 1.0)
+    assert widths[("n0", "n2")] == pytest.approx(1 + 5 * 0.9)
+    assert widths[("n1", "n2")] == pytest.approx(1 + 5 * 0.1)
+    assert widths[("n2", "n3")] == pytest.approx(1 + 5 * 0.5)
+    p = softmax(a)[0, NB201_OPS.index("nor_conv_3x3")]
+    assert f"nor_conv_3x3: weight {p:.2f} · edge weight softmax(β) 0.10" in dot  # both named
+    plain = charts.cell_dots(g, {"cell": a}, NB201_OPS)["cell"]
+    assert "softmax(β)" not in plain  # without edge weights: the op weight sets the width
+
+
+def test_stage_cells_nb201_one_dag_and_genotype_per_stage_reached():
+    cells = np.zeros((3, 6, 5))                      # (stages, edges, ops); stage 3 not reached
+    cells[0, np.arange(6), NB201_OPS.index("skip_connect")] = 1
+    cells[1, np.arange(6), [2, 3, 4, 0, 1, 2]] = 1
+    stages = charts.stage_cells({"cell": cells}, NB201_OPS)
+    assert [k for k, _, _ in stages] == [0, 1]
+    (k, text, dots), (_, text2, _) = stages
+    assert text == "|skip_connect~0|+|skip_connect~0|skip_connect~1|+" \
+                   "|skip_connect~0|skip_connect~1|skip_connect~2|"
+    assert text2 == "|nor_conv_1x1~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+" \
+                    "|none~0|skip_connect~1|nor_conv_1x1~2|"
+    assert list(dots) == ["cell"] and "stage 1 · cell" in dots["cell"]
+    assert len(_dot_edges(dots["cell"])) == 6 and ("n1", "n2", "skip_connect") in \
+        _dot_edges(dots["cell"])
+
+
+def test_stage_cells_darts_leaves_out_a_cell_type_absent_at_a_depth():
+    keep = [("sep_conv_3x3", 0, 2), ("skip_connect", 1, 2), ("dil_conv_3x3", 2, 3),
+            ("sep_conv_5x5", 0, 3), ("max_pool_3x3", 1, 4), ("skip_connect", 3, 4),
+            ("sep_conv_3x3", 0, 5), ("avg_pool_3x3", 4, 5)]
+    onehot = np.zeros((14, 8))
+    for op, j, t in keep:
+        onehot[charts._alpha_row(j, t, darts_like=True), DARTS_OPS.index(op)] = 1
+    normal, reduce = np.zeros((2, 14, 8)), np.zeros((2, 14, 8))
+    normal[0] = normal[1] = reduce[1] = onehot      # stage 1 has no reduction cell
+    stages = charts.stage_cells({"normal": normal, "reduce": reduce}, DARTS_OPS)
+    (_, text0, dots0), (_, text1, dots1) = stages
+    assert list(dots0) == ["normal"] and list(dots1) == ["normal", "reduce"]
+    pairs = [("sep_conv_3x3", 0), ("skip_connect", 1), ("sep_conv_5x5", 0), ("dil_conv_3x3", 2),
+             ("max_pool_3x3", 1), ("skip_connect", 3), ("sep_conv_3x3", 0), ("avg_pool_3x3", 4)]
+    assert text0 == f"normal={pairs!r}" and text1 == f"normal={pairs!r}, reduce={pairs!r}"
+    assert sorted(_dot_edges(dots1["reduce"])) == sorted(
+        (f"n{j}", f"n{t}", op) for op, j, t in keep)
+    assert "stage 2 · reduce cell" in dots1["reduce"]
+
+
 # --- comparing ---------------------------------------------------------------------------------
 def test_genotype_diff_ignores_order_within_a_node():
     other = DartsGenotype(
@@ -250,28 +322,52 @@ def indicator_epochs() -> pd.DataFrame:
                          "ind_hessian_eig": [np.nan, 1.5, np.nan, 3.0]})
 
 
-def test_indicator_sparkline_skips_missing_epochs_and_marks_alerts():
-    fig = figure_json(charts.indicator_sparkline(indicator_epochs(), "hessian_eig", [2, 2, 0]))
-    (trace,) = fig["data"]
-    np.testing.assert_array_equal(array(trace["x"]), [2, 4])  # 1-based epochs, gaps dropped
-    np.testing.assert_array_equal(array(trace["y"]), [1.5, 3.0])
-    assert [s["x0"] for s in fig["layout"]["shapes"]] == [1, 3]  # one line per alert epoch
-    assert all(s["line"]["color"] == charts.ALERT_COLOR for s in fig["layout"]["shapes"])
+def panel_points(fig: dict, color: str) -> np.ndarray:
+    """(epoch, value) rows of the panel trace in `color`, NaN separators dropped."""
+    (trace,) = [t for t in fig["data"] if t["line"]["color"] == color]
+    pts = array(trace["customdata"]).astype(float).reshape(-1, 2)
+    return pts[np.isfinite(pts[:, 0])]
 
 
-def test_indicator_sparklines_keep_skip_and_none_apart_in_their_op_colours():
+def test_indicator_panel_one_figure_skips_missing_epochs_and_marks_alerts():
+    keys = ["hessian_eig", "skip_mass.cell"]
+    fig = figure_json(charts.indicator_panel(indicator_epochs(), keys, ["λmax", "skip"],
+                                             [2, 2, 0], cols=2))
+    # λmax (slate): measured at epochs 2 and 4 only (1-based), the gaps dropped, not drawn as 0
+    np.testing.assert_array_equal(panel_points(fig, charts.INDICATOR_COLOR), [[2, 1.5], [4, 3.0]])
+    skip = panel_points(fig, charts.op_color("skip_connect"))
+    np.testing.assert_allclose(skip, [[1, .2], [2, .25], [3, .35], [4, .5]])
+    # Each panel's values scaled to its own range inside its unit square, time shared:
+    trace = next(t for t in fig["data"] if t["line"]["color"] == charts.INDICATOR_COLOR)
+    x, y = (array(trace[k]) for k in ("x", "y"))
+    ok = np.isfinite(x)
+    np.testing.assert_allclose(x[ok], [1 / 3, 1.0])            # epochs 2, 4 of 1..4
+    np.testing.assert_allclose(y[ok], [0.05, 0.95])           # min -> 0.05, max -> 0.95
+    alert_lines = [s for s in fig["layout"]["shapes"] if s["type"] == "line"]
+    assert len(alert_lines) == 2 * 2                           # epochs 1 and 3, in both panels
+    assert all(s["line"]["color"] == charts.ALERT_COLOR for s in alert_lines)
+    assert sorted({round(s["x0"], 6) for s in alert_lines})[:2] == [0, round(2 / 3, 6)]
+    texts = [a["text"] for a in fig["layout"]["annotations"]]
+    assert "<b>λmax</b>" in texts and "now 3 · range 1.5–3" in texts
+
+
+def test_indicator_panel_keeps_skip_and_none_apart_in_their_op_colours():
+    fig = figure_json(charts.indicator_panel(indicator_epochs(),
+                                             ["skip_mass.cell", "none_mass.cell"],
+                                             ["skip", "none"]))
     df = indicator_epochs()
-    skip, none = (figure_json(charts.indicator_sparkline(df, k))["data"][0]
-                  for k in ("skip_mass.cell", "none_mass.cell"))
-    np.testing.assert_allclose(array(skip["y"]), df["ind_skip_mass.cell"])
-    np.testing.assert_allclose(array(none["y"]), df["ind_none_mass.cell"])
-    assert skip["line"]["color"] == charts.op_color("skip_connect")
-    assert none["line"]["color"] == charts.op_color("none")
+    np.testing.assert_allclose(panel_points(fig, charts.op_color("skip_connect"))[:, 1],
+                               df["ind_skip_mass.cell"])
+    np.testing.assert_allclose(panel_points(fig, charts.op_color("none"))[:, 1],
+                               df["ind_none_mass.cell"])
 
 
-def test_indicator_sparkline_of_an_unmeasured_indicator_is_empty():
-    fig = figure_json(charts.indicator_sparkline(indicator_epochs(), "disc_gap"))
-    assert array(fig["data"][0]["x"]).size == 0 and not fig["layout"].get("shapes")
+def test_indicator_panel_of_an_unmeasured_indicator_says_not_yet():
+    fig = figure_json(charts.indicator_panel(indicator_epochs(), ["disc_gap"], ["gap"]))
+    assert panel_points(fig, charts.INDICATOR_COLOR).size == 0
+    assert "not yet" in [a["text"] for a in fig["layout"]["annotations"]]
+    with pytest.raises(ValueError, match="one label per key"):
+        charts.indicator_panel(indicator_epochs(), ["disc_gap"], [])
 
 
 def test_indicator_overlay_one_line_per_run_that_measured_it():

@@ -13,11 +13,12 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from darts_engine import SPACES, ConfigError, SearchConfig, search
+from darts_engine import SPACES, ConfigError, SearchConfig, charts, search
 from darts_engine.data import check_config
 from darts_engine.genotype import softmax
 from darts_engine.presets import DEFAULT_PRESET, PRESETS, preset_config, preset_values
 from darts_engine.store import RunStore
+from pages import common
 from tests.conftest import tiny
 from tests.test_charts import array
 
@@ -289,22 +290,40 @@ def test_live_indicator_panel_shows_sparklines_and_the_alert_that_fired(app, hom
     at = app("pages/live.py", run=run_id)
     assert "Collapse indicators" in [h.value for h in at.subheader]
     epochs = store.epoch_metrics(run_id)
-    alert_x = {int(e) + 1 for e in fired["epoch"]}
     recorded = {c[len("ind_"):] for c in epochs.columns if c.startswith("ind_")}
-    sparks = [f for f in plotly_figures(at)
-              if len(f["data"]) == 1 and f["data"][0].get("name") in recorded]
-    keys = {f["data"][0]["name"] for f in sparks}
-    assert keys == recorded and {"skip_mass.cell", "none_mass.cell"} <= keys  # skip, none apart
-    for f in sparks:
-        assert {s["x0"] for s in f["layout"]["shapes"]} == alert_x  # the alert on the timeline
-        if f["data"][0]["name"] == "pf_mass.cell":
-            np.testing.assert_allclose(array(f["data"][0]["y"]), epochs["ind_pf_mass.cell"])
+    picker = at.multiselect(key="live_indicators")
+    assert set(picker.options) == {common.indicator_label(k) for k in recorded}
+    shown = picker.value
+    assert {"skip_mass.cell", "none_mass.cell", "pf_mass.cell", "entropy.cell"} <= set(shown)
+
+    def panel() -> dict:
+        return next(f for f in plotly_figures(at)
+                    if any(a["text"] == "<b>Parameter-free mass</b>"
+                           for a in f["layout"].get("annotations", [])))
+
+    fig = panel()
+    titles = [a["text"] for a in fig["layout"]["annotations"] if a["text"].startswith("<b>")]
+    assert titles == [f"<b>{common.indicator_label(k)}</b>" for k in shown]
+    alert_x = {int(e) for e in fired["epoch"]}
+    span = max(int(epochs["epoch"].max()), 1)
+    lines = [sh for sh in fig["layout"]["shapes"] if sh["type"] == "line"]
+    assert len(lines) == len(alert_x) * len(shown)       # the alert on every panel's timeline
+    pf = epochs["ind_pf_mass.cell"].to_numpy()
+    trace = next(t for t in fig["data"] if t["line"]["color"] == charts.INDICATOR_COLOR)
+    values = array(trace["customdata"]).astype(float).reshape(-1, 2)[:, 1]
+    assert any(np.allclose(values[i:i + len(pf)], pf) for i in range(len(values)))
+    assert all(round((sh["x0"] % (1 + charts.PANEL_GAP_X)) * span) in alert_x for sh in lines)
     badge = next(m.value for m in at.markdown if "pf-mass" in m.value)
     message = fired.loc[fired["rule"] == "pf-mass", "message"].iloc[0]
     assert "red-badge" in badge and message in badge and "ALGORITHMS.md §8.4" in badge
     labels = [m.label for m in at.metric]
     assert "skip_connect mass" in labels and "none mass" in labels
     assert "Rises steadily" in at.metric[labels.index("skip_connect mass")].help
+    # Any recorded indicator can be added; the panel follows.
+    extra = next(k for k in sorted(recorded) if k not in shown)
+    picker.set_value([*shown, extra]).run()
+    assert f"<b>{common.indicator_label(extra)}</b>" in [a["text"] for a in
+                                                          panel()["layout"]["annotations"]]
 
 
 # --- compare ----------------------------------------------------------------------------------
