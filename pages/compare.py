@@ -91,17 +91,20 @@ def cells_section(views: dict[str, RunView], labels: dict[str, str]) -> int | No
             if shown != epoch - 1:
                 st.caption(f"(its last epoch: {shown + 1})")
             raw = view.snapshot(row)
+            beta = view.edge_weights_at(row)  # PC-DARTS only: cell -> (edges,)
             for cell in view.cells:
                 st.plotly_chart(
                     charts.alpha_heatmap(view.mix(raw[cell]), view.ops, view.edges[cell],
-                                         title=cell if cell == "cell" else f"{cell} cell"),
+                                         title=cell if cell == "cell" else f"{cell} cell",
+                                         edge_weights=beta.get(cell)),
                     key=f"compare_heatmap_{rid}_{cell}", config={"displayModeBar": False})
             try:
                 genotype = view.genotype_at(row)
             except ValueError as e:
                 st.caption(f"No cell to draw: {e}")
                 continue
-            for dot in charts.cell_dots(genotype, raw, view.ops, normalise=view.mix).values():
+            for dot in charts.cell_dots(genotype, raw, view.ops, normalise=view.mix,
+                                        edge_weights=beta or None).values():
                 st.graphviz_chart(dot, width="stretch")
     return epoch
 

@@ -106,6 +106,9 @@ def test_launch_watch_and_compare_every_method(app, home, plain_store, method, r
     assert labels[0] in diff.columns and labels[1] in diff.columns and len(diff)
     assert len(heatmaps(at)) == 2 and any(h.value.startswith("Genotype diff") for h in
                                           at.subheader)
+    # PC-DARTS' edge weights on compare too: the strip and the widths, for its run only.
+    assert len(strips(at)) == (method == "pc-darts")
+    assert sum("softmax(β)" in d for d in dags(at)) == (method == "pc-darts")
 
 
 def test_live_pc_darts_edge_weights_follow_the_scrubber_on_the_darts_space(app, home):
