@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .registries import ALERT_ACTIONS
+
 if TYPE_CHECKING:
     from .config import SearchConfig
 
@@ -135,6 +137,13 @@ RULES: tuple[AlertRule, ...] = (
 )
 
 
+# What a fired alert does (config `alert_action`; the launch form and the CLI list these).
+ALERT_ACTIONS.register("alert", "alert", "record the alert (log, dashboard badge, CLI line); "
+                       "the search goes on")
+ALERT_ACTIONS.register("stop", "stop", "end the run and keep the genotype derived before the "
+                       "alert (DARTS+ / DARTS-ES early stopping)")
+
+
 def check_alerts(rows: Rows, cfg: SearchConfig) -> list[Fired]:
     """Rules whose condition holds after the last row but did not hold one row earlier."""
     fired = []
@@ -143,6 +152,14 @@ def check_alerts(rows: Rows, cfg: SearchConfig) -> list[Fired]:
         if cond is not None and rule.check(rows[:-1], cfg) is None:
             fired.append(Fired(rule.name, f"{rule.title}: {cond.message}", cond.keep_epoch))
     return fired
+
+
+def alert_line(epoch: int, rule: str, message: str, action: str = "alert") -> str:
+    """One fired alert as one line of text (the CLI prints it): epoch 1-based, as the progress
+    lines and the dashboard count, then the message and the rule's source."""
+    source = next((r.source for r in RULES if r.name == rule), "")
+    return (f"alert epoch {epoch + 1}: {message}" + (f" — {source}" if source else "")
+            + (" · the run stops" if action == "stop" else ""))
 
 
 def rule_docs() -> list[dict[str, str]]:

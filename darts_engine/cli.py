@@ -1,4 +1,4 @@
-"""Command line: `python -m darts_engine search|resume|runs|show|export`.
+"""Command line: `python -m darts_engine search|resume|runs|show|export|import`.
 
 Every SearchConfig field is a flag (`--arch-lr 1e-2`, `--augment/--no-augment`), or the fields
 come from `--config run.toml`; flags override the file. Exit codes: 0 success, 1 the run failed,
@@ -15,11 +15,13 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from .alerts import alert_line
+from .bundle import export_bundle, import_bundle
 from .config import FIELDS, ConfigError, SearchConfig, field_help
 from .data import DataError, check_config
-from .events import EpochRecord, Event, RunFinished, RunStarted, StepRecord
+from .events import AlertRecord, EpochRecord, Event, RunFinished, RunStarted, StepRecord
 from .registries import by_name
-from .search import SearchResult, build_search, search
+from .search import SearchResult, build_search, check_resumable, search
 from .store import RunStore, StoreError, default_home
 
 
@@ -61,7 +63,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ex = sub.add_parser("export", help="export a run's data")
     ex.add_argument("run")
     ex.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
-    ex.add_argument("--out", required=True, help="output folder")
+    ex.add_argument("--out", required=True,
+                    help="output folder, or a file name ending in .zip for a run bundle (the "
+                         "dashboard's Export; `import` reads it)")
+    im = sub.add_parser("import", help="add a run from a bundle .zip (checked in full first)")
+    im.add_argument("bundle", help="the .zip written by Export or `export --out RUN_ID.zip`")
     return parser.parse_args(argv)
 
 
@@ -106,6 +112,12 @@ class Progress:
             print(f"\nrun failed: {ev.error}", file=sys.stderr)
 
 
+def print_alert(ev: Event) -> None:
+    """Each alert on stdout as it fires (with or without the progress bar)."""
+    if isinstance(ev, AlertRecord):
+        print(alert_line(ev.epoch, ev.rule, ev.message, ev.action), flush=True)
+
+
 def _fan_out(*sinks: Any) -> Any:
     def emit(ev: Event) -> None:
         for sink in sinks:
@@ -138,6 +150,7 @@ def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
                 else "nothing to resume")
         raise ConfigError(f"run {args.run} is {run['status']}: {hint}. Only "
                           f"{', '.join(RESUMABLE)} runs can be resumed", field="run")
+    check_resumable(store.home / args.run, run["epochs_done"])
     cfg = SearchConfig.from_dict(run["config"])
     return _run(store, args.run, cfg, args, setup=None, resume=True)
 
@@ -146,7 +159,7 @@ def _run(store: RunStore, run_id: str, cfg: SearchConfig, args: argparse.Namespa
          setup: Any, resume: bool) -> int:
     recorder = store.recorder(run_id)
     try:
-        result = search(cfg, _fan_out(recorder, Progress(not args.no_progress)),
+        result = search(cfg, _fan_out(recorder, Progress(not args.no_progress), print_alert),
                         checkpoint_dir=store.run_dir(run_id), resume=resume, setup=setup)
     finally:
         recorder.close()
@@ -173,12 +186,26 @@ def cmd_show(args: argparse.Namespace, store: RunStore) -> int:
         cols = [c for c in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc",
                             "epoch_time") if c in em.columns]
         print(em[cols].to_string(index=False))
+    alerts = store.alerts(args.run)
+    print(f"alerts: {len(alerts) or 'none'}")
+    for a in alerts.itertuples():
+        print(alert_line(int(a.epoch), a.rule, a.message, a.action))
     return 0
 
 
 def cmd_export(args: argparse.Namespace, store: RunStore) -> int:
-    for path in store.export_run(args.run, args.format, Path(args.out)):
+    out = Path(args.out)
+    if out.suffix == ".zip":
+        out.write_bytes(export_bundle(store, args.run, args.format))
+        print(out)
+        return 0
+    for path in store.export_run(args.run, args.format, out):
         print(path)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, store: RunStore) -> int:
+    print(f"run id: {import_bundle(store, Path(args.bundle))}")
     return 0
 
 
@@ -194,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_runs(store)
         if args.command == "show":
             return cmd_show(args, store)
+        if args.command == "import":
+            return cmd_import(args, store)
         return cmd_export(args, store)
     except (ConfigError, DataError, StoreError, KeyError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)

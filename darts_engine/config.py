@@ -126,7 +126,7 @@ class SearchConfig:
                              group="indicators")
     alert_action: str = _f("alert", "What a fired alert does: 'alert' only records it; 'stop' "
                            "ends the run and keeps the genotype from before the alert.",
-                           group="indicators")
+                           choices="alert_action", group="indicators")
     alert_skip_count: int = _f(2, "DARTS+ alert: at least this many skip_connect in the derived "
                                "normal cell (NB201: the cell); 0 = off.", lo=0, hi=14,
                                group="indicators")
@@ -298,9 +298,6 @@ def validate(cfg: SearchConfig) -> None:
     if len(cfg.name) > 200:
         raise ConfigError(f"name must be at most 200 characters, got {len(cfg.name)}",
                           field="name")
-    if cfg.alert_action not in ("alert", "stop"):
-        raise ConfigError(f"alert_action must be 'alert' or 'stop', got {cfg.alert_action!r}",
-                          field="alert_action")
     if cfg.impl not in ("fast", "plain"):
         raise ConfigError(f"impl must be 'fast' or 'plain', got {cfg.impl!r}", field="impl")
     space = registries.SPACES.get(cfg.space)

@@ -3,7 +3,8 @@
 Everything here is floats, ints, strings and NumPy arrays: no tensors, no modules. The store
 persists them, the CLI prints them, the dashboard only ever sees copies read back from the store.
 Alphas are always the *raw* logits, keyed by cell type ("normal"/"reduce" or "cell"), shape
-(edges, ops) in the space's canonical edge and op order.
+(edges, ops) in the space's canonical edge and op order. In RobustDARTS S1, where each edge has
+only 2 of the ops, the others are −inf: any relaxation gives them weight exactly 0.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ edges that leave the same state share their input, so each op runs once for all 
 - `none` skipped (its weighted output is exactly 0), `skip_connect` a broadcast;
 - each op's mixing weight folded into its last BN as the affine weight (w·BN(x) = BN(x; w)),
   so mixing an edge is a sum;
+- edges with different ops (RobustDARTS S1, 2 of 6 per edge): per source state, each op runs
+  once for the edges that have it;
 - NB201: the 1×1 and 3×3 ReLU-Conv-BN ops of all edges leaving a node as one conv (one matrix
   on 2×2 maps, where oneDNN's weight gradient falls back to a per-image loop).
 
@@ -254,9 +256,9 @@ def _draw_noise(cell: nn.Module, shape: torch.Size, like: torch.Tensor
     so both paths consume the global RNG identically. Channel-major (C, N, H', W')."""
     c, n, h, w = shape
     div = 2 if cell.reduction else 1  # every edge of a reduction cell ends at ⌈H/2⌉
-    out = {}
+    out = {}  # (edge row, α column) -> sample
     for e, edge in enumerate(cell.edges):
-        for o, op in enumerate(edge.ops):
+        for o, op in zip(edge.cols, edge.ops):
             if isinstance(op, NoiseOp):
                 out[e, o] = _channel_major(torch.randn(n, c, -(-h // div), -(-w // div),
                                                        dtype=like.dtype, device=like.device))
@@ -278,16 +280,19 @@ def _separable(x: torch.Tensor, blocks: list[list[nn.Module]], s: int, e: int,
 
 
 def _darts_round(cell: nn.Module, x: torch.Tensor, edges: list[list[int]], w: torch.Tensor,
-                 noise: dict[tuple[int, int], torch.Tensor]) -> torch.Tensor:
+                 noise: dict[tuple[int, int], torch.Tensor],
+                 cols: Sequence[int]) -> torch.Tensor:
     """All edges leaving the states in x: (S, C, N, H, W); edges[s] lists the edge rows leaving
-    source s (same targets for every source). Returns the mixed edge outputs (S, E, C, N, H', W').
+    source s (same targets for every source). Runs the ops of α columns `cols`, which every
+    listed edge has. Returns the mixed edge outputs (S, E, C, N, H', W').
 
     Every op's last BN carries its mixing weight (batch_norm's `scale`), so mixing is a sum."""
     s, e = len(edges), len(edges[0])
-    ops = cell.edges[edges[0][0]].ops
-    mods = [[cell.edges[i].ops[o] for row in edges for i in row] for o in range(len(ops))]
     flat = [i for row in edges for i in row]
-    wr = w[flat].t()   # (ops, S·E) mixing weights, (source, edge) order
+    # mods[o]: the module of op cols[o] on every edge, (source, edge) order
+    mods = [[cell.edges[i].ops[cell.edges[i].cols.index(c)] for i in flat] for c in cols]
+    ops = [m[0] for m in mods]
+    wr = w[flat][:, list(cols)].t()   # (ops, S·E) mixing weights, (source, edge) order
     out = []
     led = [op for op in ops if isinstance(op, _ACT_LED)]
     r = _act(led[0])(x) if led else x  # one ReLU shared by every conv of every edge leaving x
@@ -322,7 +327,8 @@ def _darts_round(cell: nn.Module, x: torch.Tensor, edges: list[list[int]], w: to
         elif isinstance(op, FactorizedReduce):
             out.append(_factorized_reduce(r, mods[o], e, wr[o]))
         elif isinstance(op, NoiseOp) and op.training:
-            y = torch.stack([noise[i, o] for i in flat]).view(s, e, *noise[flat[0], o].shape)
+            c = cols[o]
+            y = torch.stack([noise[i, c] for i in flat]).view(s, e, *noise[flat[0], c].shape)
             out.append(wr[o].view(s, e, 1, 1, 1, 1) * y)
     # Zero ops (and noise in eval mode) add exactly 0: skipped.
     if not out:  # only those: zeros, subsampled on stride-2 edges
@@ -330,6 +336,22 @@ def _darts_round(cell: nn.Module, x: torch.Tensor, edges: list[list[int]], w: to
         c, n, h, wd = x.shape[1:]
         return x.new_zeros(s, e, c, n, -(-h // stride), -(-wd // stride))
     return sum(out)
+
+
+def _mixed_round(cell: nn.Module, x: torch.Tensor, edges: list[list[int]], w: torch.Tensor,
+                 noise: dict[tuple[int, int], torch.Tensor]) -> torch.Tensor:
+    """_darts_round for edges with different ops (RobustDARTS S1): per source, the edges that
+    have an op run it as one batch; each edge sums its own ops. Returns (S, E, C, N, H', W')."""
+    rows = []
+    for src, row in enumerate(edges):
+        parts: list[list[torch.Tensor]] = [[] for _ in row]
+        for c in sorted({c for i in row for c in cell.edges[i].cols}):
+            having = [k for k, i in enumerate(row) if c in cell.edges[i].cols]
+            y = _darts_round(cell, x[src:src + 1], [[row[k] for k in having]], w, noise, [c])
+            for k, yk in zip(having, y[0]):
+                parts[k].append(yk)
+        rows.append(torch.stack([sum(p) for p in parts]))
+    return torch.stack(rows)
 
 
 def darts_cell(cell: nn.Module, s0: torch.Tensor, s1: torch.Tensor, w: torch.Tensor,
@@ -342,8 +364,10 @@ def darts_cell(cell: nn.Module, s0: torch.Tensor, s1: torch.Tensor, w: torch.Ten
     states = [_preprocess(cell.preprocess0, _channel_major(s0)),
               _preprocess(cell.preprocess1, _channel_major(s1))]
     noise = (_draw_noise(cell, states[0].shape, states[0])
-             if cell.training and any(isinstance(op, NoiseOp) for op in cell.edges[0].ops)
+             if cell.training and any(isinstance(op, NoiseOp)
+                                      for edge in cell.edges for op in edge.ops)
              else {})
+    same_ops = all(edge.cols == cell.edges[0].cols for edge in cell.edges)  # False in S1
     steps = cell.steps
     offsets = [sum(2 + t for t in range(i)) for i in range(steps)]  # first edge row of node i
     partial: list[list[torch.Tensor]] = [[] for _ in range(steps)]
@@ -353,7 +377,9 @@ def darts_cell(cell: nn.Module, s0: torch.Tensor, s1: torch.Tensor, w: torch.Ten
         sources = [0, 1] if r == 0 else [r + 1]
         targets = range(r, steps)
         edges = [[offsets[i] + j for i in targets] for j in sources]
-        z = _darts_round(cell, torch.stack([states[j] for j in sources]), edges, w, noise)
+        x = torch.stack([states[j] for j in sources])
+        z = (_darts_round(cell, x, edges, w, noise, cell.edges[0].cols) if same_ops
+             else _mixed_round(cell, x, edges, w, noise))
         for i, zi in zip(targets, z.sum(0).unbind(0)):  # summed over sources, one per target
             partial[i].append(zi)
     states.append(sum(partial[-1]))

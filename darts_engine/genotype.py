@@ -109,14 +109,18 @@ Genotype = DartsGenotype | NB201Genotype
 
 
 def _array(arrays: Mapping[str, ArrayLike], cell: str, shape: tuple[int, ...],
-           what: str) -> np.ndarray:
+           what: str, masked: bool = False) -> np.ndarray:
+    """`masked`: −inf allowed (an op the edge does not have, RobustDARTS S1), one finite per row."""
     if cell not in arrays:
         raise ValueError(f"{what} has no {cell!r} cell type; got {sorted(arrays)}")
     a = np.asarray(arrays[cell], dtype=np.float64)
     if a.shape != shape:
         raise ValueError(f"{what}[{cell!r}] must have shape {shape}, got {a.shape}")
-    if not np.isfinite(a).all():
+    finite = np.isfinite(a)
+    if not (finite | np.isneginf(a) if masked else finite).all():
         raise ValueError(f"{what}[{cell!r}] contains NaN or inf values")
+    if not finite.any(axis=-1).all():
+        raise ValueError(f"{what}[{cell!r}] has a row of −inf only (an edge with no op)")
     return a
 
 
@@ -132,12 +136,14 @@ def _derive_darts(alphas: Mapping[str, ArrayLike], edge_weights: Mapping[str, Ar
                   ops: tuple[str, ...], normalise: Normalise) -> DartsGenotype:
     cells = {}
     for cell in ("normal", "reduce"):
-        w = normalise(_array(alphas, cell, (DARTS_EDGES, len(ops)), "alphas"))  # (14, ops)
+        raw = _array(alphas, cell, (DARTS_EDGES, len(ops)), "alphas", masked=True)  # (14, ops)
+        w = normalise(raw)
         if edge_weights is not None:  # PC-DARTS: softmax of β over each node's incoming edges
             beta = _array(edge_weights, cell, (DARTS_EDGES,), "edge_weights")  # (14,)
             w *= np.concatenate([softmax(beta[a:b]) for a, b in _node_rows()])[:, None]
         if "none" in ops:  # `none` stays in the softmax denominator but may never be chosen
             w[:, ops.index("none")] = -np.inf
+        w[np.isneginf(raw)] = -np.inf  # S1: an op the edge does not have, even at weight 0
         strength, best = w.max(axis=1), w.argmax(axis=1)  # (14,), (14,); first op wins ties
         edges = []
         for a, b in _node_rows():
@@ -163,7 +169,8 @@ def derive_genotype(space: str, alphas: Mapping[str, ArrayLike], *,
                     edge_weights: Mapping[str, ArrayLike] | None = None,
                     ops: Sequence[str] | None = None,
                     normalise: Normalise | None = None) -> Genotype:
-    """Discretise RAW α (cell type -> [edges, ops]; the relaxation is applied here).
+    """Discretise RAW α (cell type -> [edges, ops]; the relaxation is applied here). An α of
+    −inf marks an op the edge does not have (RobustDARTS S1): weight 0, never chosen.
 
     `space`: "darts" or a RobustDARTS "s1".."s4" (DARTS cell and rule, pass their `ops`), or
     "nb201". `edge_weights`: raw PC-DARTS β (cell type -> [edges]). `normalise`: the per-edge

@@ -80,11 +80,14 @@ def none_share(w: np.ndarray, ops: Sequence[str]) -> float:
     return float(np.isin(np.argmax(w, axis=1), _cols(ops, {"none"})).mean())
 
 
-def entropy(w: np.ndarray) -> float:
-    """Mean per-edge entropy of the weights divided by log(#ops): 1 = uniform, 0 = one-hot."""
+def entropy(w: np.ndarray, allowed: np.ndarray | None = None) -> float:
+    """Mean over edges of the entropy of the weights divided by log(#ops on the edge):
+    1 = uniform, 0 = one-hot. allowed: (edges, ops) bool, the ops each edge has (S1: 2 each;
+    default all)."""
     w = np.asarray(w, dtype=np.float64)                   # (edges, ops)
     h = -(w * np.log(np.clip(w, 1e-300, None))).sum(axis=1)
-    return float(h.mean() / np.log(w.shape[1]))
+    n = np.full(len(w), w.shape[1]) if allowed is None else np.asarray(allowed).sum(axis=1)
+    return float((h / np.log(n)).mean())
 
 
 def margin(w: np.ndarray) -> float:
@@ -96,7 +99,9 @@ def margin(w: np.ndarray) -> float:
 # --- pure functions on raw α (one cell type: (edges, ops) logits) ---------------------------
 
 def alpha_norm(alpha: np.ndarray) -> float:
-    return float(np.linalg.norm(np.asarray(alpha, dtype=np.float64)))
+    """‖α‖ over the ops the edges have (the −inf of S1's absent ops left out)."""
+    a = np.asarray(alpha, dtype=np.float64)
+    return float(np.linalg.norm(a[np.isfinite(a)]))
 
 
 def alpha_lse(alpha: np.ndarray) -> float:
@@ -126,11 +131,12 @@ def learnable_cols(ops: Sequence[str]) -> list[int]:
 
 def rank_tau(prev: np.ndarray, cur: np.ndarray, ops: Sequence[str]) -> float:
     """Mean over edges of Kendall's tau between the previous and current ranking of the
-    learnable (parametric) ops. NaN when the space has fewer than two learnable ops."""
-    cols = learnable_cols(ops)
-    if len(cols) < 2:
-        return float("nan")
-    return float(np.mean([kendall_tau(p[cols], c[cols]) for p, c in zip(prev, cur)]))
+    learnable (parametric) ops the edge has (S1: α of −inf are ops it does not have). Edges
+    with fewer than two such ops are left out; NaN when no edge has two."""
+    cols = np.array(learnable_cols(ops), dtype=int)
+    taus = [kendall_tau(p[k], c[k]) for p, c in zip(prev, cur)
+            if len(k := cols[np.isfinite(c[cols])]) >= 2]
+    return float(np.mean(taus)) if taus else float("nan")
 
 
 def same_ranking(prev: np.ndarray, cur: np.ndarray, ops: Sequence[str]) -> bool:
@@ -185,6 +191,11 @@ class CellState:
     edges: list[KeptEdge]          # the derived cell
     prev_alpha: np.ndarray
     prev_edges: list[KeptEdge]
+
+    @property
+    def allowed(self) -> np.ndarray:
+        """(edges, ops) bool: the ops each edge has (α of −inf: not on the edge, S1)."""
+        return np.isfinite(self.alpha)
 
 
 @dataclass(frozen=True)
@@ -248,11 +259,11 @@ _reg("none_share", "Edges won by none",
      "Rises when the search learns to switch edges off instead of choosing an operation.",
      "ALGORITHMS.md §8.6", fn=lambda c: none_share(c.weights, c.ops))
 _reg("entropy", "Decidedness (normalised entropy)",
-     "Mean entropy of each edge's mixing weights (softmax of α), divided by log(#ops): "
-     "1 = all ops equal, 0 = one op has all the weight.",
+     "Mean entropy of each edge's mixing weights (softmax of α), divided by log(#ops on the "
+     "edge): 1 = all ops equal, 0 = one op has all the weight.",
      "A fast drop together with rising parameter-free mass is the collapse signature. While it "
      "is near 1 the derived cell is noise.", "ALGORITHMS.md §8.3",
-     fn=lambda c: entropy(c.weights))
+     fn=lambda c: entropy(c.weights, c.allowed))
 _reg("margin", "Top-1 minus top-2 weight",
      "Mean over edges of the gap between the strongest and second-strongest op weight.",
      "Near 0: the choice on an edge is a coin toss. A margin growing in favour of skip means "
@@ -384,17 +395,24 @@ def alpha_hvp(model: Supernet, batches: Sequence[Batch], cell_types: Sequence[st
 
     One forward and first backward with create_graph, kept for every product. The model is
     used as it is (train mode: BN on batch statistics, as RobustDARTS); the caller restores BN
-    buffers.
+    buffers. In S1 only the α of the ops each edge has count (56 of 168, as RobustDARTS' own
+    (edges, 2) α): the others have no gradient and would only add eigenvalues = weight_decay.
     """
-    alphas = [model.alphas[t] for t in cell_types if model.alphas[t].requires_grad]
+    types = [t for t in cell_types if model.alphas[t].requires_grad]
+    alphas = [model.alphas[t] for t in types]
+    masks = model.op_masks()
     loss = sum(F.cross_entropy(model(x), y) for x, y in batches) / len(batches)
     grads = torch.autograd.grad(loss, alphas, create_graph=True)
     g = torch.cat([gr.reshape(-1) for gr in grads])          # (n,) with its graph
+    keep = None if masks is None else torch.cat([masks[t].reshape(-1) for t in types])
+    if keep is not None:
+        g = g[keep]
     n = g.numel()
 
     def hvp(v: torch.Tensor) -> torch.Tensor:
         hv = torch.autograd.grad(g @ v.to(g), alphas, retain_graph=True)
-        return torch.cat([h.reshape(-1) for h in hv]).double().cpu() + weight_decay * v
+        hv = torch.cat([h.reshape(-1) for h in hv])
+        return (hv if keep is None else hv[keep]).double().cpu() + weight_decay * v
 
     return hvp, n
 

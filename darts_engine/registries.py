@@ -16,9 +16,11 @@ DATASETS: Registry[Any] = Registry("dataset")
 INDICATORS: Registry[Any] = Registry("indicator")
 METHODS: Registry[Any] = Registry("method")
 RELAXATIONS: Registry[Any] = Registry("relaxation")
+ALERT_ACTIONS: Registry[Any] = Registry("alert action")
 
 _BY_NAME = {"space": SPACES, "algorithm": ALGORITHMS, "dataset": DATASETS,
-            "indicator": INDICATORS, "method": METHODS, "relaxation": RELAXATIONS}
+            "indicator": INDICATORS, "method": METHODS, "relaxation": RELAXATIONS,
+            "alert_action": ALERT_ACTIONS}
 
 
 def by_name(kind: str) -> Registry[Any]:

@@ -26,7 +26,7 @@ import torch
 from .config import SearchConfig
 from .data import check_config
 from .events import EpochRecord, Event, RunFinished, RunStarted, StepRecord
-from .search import SearchControl, search
+from .search import SearchControl, check_resumable, search
 from .store import RunStore
 
 ACTIVE = ("queued", "running", "paused", "stopping")
@@ -140,6 +140,7 @@ class RunManager:
         if run["status"] in ("completed",) or run["status"] in ACTIVE:
             raise ValueError(f"run {run_id} is {run['status']}; only interrupted, stopped or "
                              "failed runs can be resumed")
+        check_resumable(self.store.home / run_id, run["epochs_done"])
         cfg = SearchConfig.from_dict(run["config"])
         self.store.set_status(run_id, "queued")
         self._enqueue(run_id, cfg, resume=True)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from .algorithms import Algorithm, StepContext, StepStats
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import SearchConfig, resolve_arch_lr
+from .config import ConfigError, SearchConfig, resolve_arch_lr
 from .data import SearchData, load_search_data
 from .events import (NAN, EpochRecord, Event, LogRecord, RunFinished, RunStarted, StepRecord)
 from .indicators import IndicatorTracker
@@ -35,6 +35,16 @@ from .supernet import Supernet
 
 CHECKPOINT_NAME = "checkpoint.pt"
 _BUILD_LOCK = threading.Lock()  # weight init draws from torch's global RNG
+
+
+def check_resumable(checkpoint_dir: str | Path, epochs_done: int) -> None:
+    """Raise ConfigError when a run with recorded epochs has no checkpoint to continue from (an
+    imported run, or its folder was removed): `search(resume=True)` would start again at epoch
+    0, and the store would drop the recorded epochs."""
+    if epochs_done > 0 and not (Path(checkpoint_dir) / CHECKPOINT_NAME).is_file():
+        raise ConfigError(f"this run has {epochs_done} recorded epoch(s) but no checkpoint to "
+                          "continue from (imported runs carry none), so it cannot be resumed. "
+                          "Launch a new run with its config instead.", field="run")
 
 
 class StopSearch(Exception):
@@ -114,7 +124,8 @@ def cosine_lr(cfg: SearchConfig, epoch: int) -> float:
 
 
 def alphas_numpy(model: Supernet) -> dict[str, np.ndarray]:
-    return {t: a.detach().float().cpu().numpy().copy() for t, a in model.alphas.items()}
+    """Raw α as recorded: −inf on the ops an edge does not have (S1), see `Supernet.logits`."""
+    return {t: a.detach().float().cpu().numpy().copy() for t, a in model.logits().items()}
 
 
 @dataclass

@@ -19,10 +19,12 @@ Under a non-softmax relaxation the same happens around the relaxed weights.
 0.025 → 0.25). MS-DARTS' bandwidth h is constant, as in the code; the paper's bandwidth schedule
 could not be verified. Warm-up (`warmup_epochs`, MS-DARTS preset: 5) only holds back the α step.
 Both references update α with `bilevel-1st`. The run stores `perturb_eps` (shape (1,)) per epoch.
+In RobustDARTS S1 only the ops an edge has are perturbed; the others keep weight 0 (`masks`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from .supernet import Supernet
 
 Weights = dict[str, torch.Tensor]  # cell type -> (edges, ops) mixing weights
+Masks = dict[str, torch.Tensor] | None  # cell type -> (edges, ops) bool, the ops on each edge
 
 
 def eps_at(eps_max: float, epoch: int, epochs: int) -> float:
@@ -46,22 +49,28 @@ def eps_at(eps_max: float, epoch: int, epochs: int) -> float:
     return eps_max / 10 + (eps_max - eps_max / 10) * epoch / epochs
 
 
-def uniform_sample(p: Weights, eps: float) -> Weights:
-    """p + U(−ε, ε), elementwise (torch's global RNG, so a seeded run repeats)."""
-    return {t: w + (2 * torch.rand_like(w) - 1) * eps for t, w in p.items()}
+def uniform_sample(p: Weights, eps: float, masks: Masks = None) -> Weights:
+    """p + U(−ε, ε), elementwise (torch's global RNG, so a seeded run repeats); with `masks`,
+    only on the ops each edge has."""
+    out = {t: w + (2 * torch.rand_like(w) - 1) * eps for t, w in p.items()}
+    return out if masks is None else {t: w * masks[t] for t, w in out.items()}
 
 
-def clip_unit(raw: torch.Tensor) -> torch.Tensor:
-    """Clip to [0, 1]; a row that clips to all zeros gets 1 at its largest raw entry."""
+def clip_unit(raw: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Clip to [0, 1]; a row that clips to all zeros gets 1 at its largest raw entry (of the
+    ops the edge has, with `mask`)."""
     q = raw.clamp(0, 1)
     dead = (q.sum(dim=-1) == 0)[..., None]                               # (edges, 1)
-    one_hot = F.one_hot(raw.argmax(dim=-1), raw.shape[-1]).to(q.dtype)  # (edges, ops)
+    top = raw.argmax(dim=-1) if mask is None else raw.masked_fill(~mask, -math.inf).argmax(-1)
+    one_hot = F.one_hot(top, raw.shape[-1]).to(q.dtype)                  # (edges, ops)
     return torch.where(dead, one_hot, q)
 
 
-def random_smoothing(p: Weights, eps: float, renormalise: bool = True) -> Weights:
+def random_smoothing(p: Weights, eps: float, renormalise: bool = True,
+                     masks: Masks = None) -> Weights:
     """SDARTS-RS: a uniform perturbation within ε, clipped to [0, 1] (rows renormalised)."""
-    out = {t: clip_unit(w) for t, w in uniform_sample(p, eps).items()}
+    out = {t: clip_unit(w, None if masks is None else masks[t])
+           for t, w in uniform_sample(p, eps, masks).items()}
     if renormalise:
         out = {t: w / w.sum(dim=-1, keepdim=True) for t, w in out.items()}
     return out
@@ -69,11 +78,12 @@ def random_smoothing(p: Weights, eps: float, renormalise: bool = True) -> Weight
 
 @torch.no_grad()
 def mean_shift(p: Weights, loss_fn: Callable[[Weights], torch.Tensor], eps: float,
-               samples: int, iters: int, bandwidth: float) -> Weights:
+               samples: int, iters: int, bandwidth: float, masks: Masks = None) -> Weights:
     """MS-DARTS' mean shift of the mixing weights `p` (see the module docstring)."""
     for _ in range(iters):
-        raw = [uniform_sample(p, eps) for _ in range(samples)]             # ξ̃_n, unclipped
-        clipped = [{t: clip_unit(w) for t, w in r.items()} for r in raw]   # ξ_n
+        raw = [uniform_sample(p, eps, masks) for _ in range(samples)]      # ξ̃_n, unclipped
+        clipped = [{t: clip_unit(w, None if masks is None else masks[t]) for t, w in r.items()}
+                   for r in raw]                                           # ξ_n
         losses = torch.stack([loss_fn(c) for c in clipped]).double()      # ℓ_n, (N,)
         log_omega = torch.log_softmax(losses, dim=0)
         new = {}
@@ -100,14 +110,16 @@ class WeightSmoothing:
     def __call__(self, model: Supernet, batch: Batch) -> Weights:
         with torch.no_grad():
             p = {t: w.detach() for t, w in model.mixing_weights().items()}
+        masks = model.op_masks()
         if self.kind == "uniform":
-            return random_smoothing(p, self.eps)
+            return random_smoothing(p, self.eps, masks=masks)
         x, y = batch
         was_training = model.training
         model.eval()  # as the reference: BN on running statistics, no buffer updates
         try:
             return mean_shift(p, lambda w: F.cross_entropy(model(x, w), y), self.eps,
-                              self.cfg.ms_samples, self.cfg.ms_iters, self.cfg.ms_bandwidth)
+                              self.cfg.ms_samples, self.cfg.ms_iters, self.cfg.ms_bandwidth,
+                              masks)
         finally:
             model.train(was_training)
 

@@ -2,9 +2,15 @@
 
 - `darts`: the 8-op DARTS CNN space (ALGORITHMS.md §1).
 - `nb201`: the NAS-Bench-201 cell space (§2).
-- `s2`, `s3`, `s4`: RobustDARTS' reduced spaces on the DARTS cell (§8.1), where bi-level DARTS
-  is known to fail. (S1, which needs per-edge op pairs precomputed from a DARTS run, is not
-  offered.)
+- `s1`..`s4`: RobustDARTS' reduced spaces on the DARTS cell (§8.1), where bi-level DARTS is
+  known to fail. S2-S4 give every edge the same few ops. S1 gives every edge its own pair,
+  precomputed by RobustDARTS from a DARTS run (their `primitives_1`, reproduced below).
+
+S1 keeps one α column per op of the union of its pairs (6 ops, in DARTS order), so heatmaps,
+op masses and the genotype text work as in every other space; an edge builds only its own two
+ops, and the α of the other columns are masked: `Supernet.logits()` sets them to −inf, so any
+relaxation gives them weight exactly 0 and no gradient. Recorded α carry the −inf too
+(events.py), which is how the indicators and the derivation see each edge's ops.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ class SearchSpace:
     default_cells: int
     builder: Callable[..., Supernet]  # (space, C, cells, data, α generator, **options)
     description: str
+    # S1: cell type -> the ops of each edge, in α row order; None: every edge has all `ops`
+    edge_ops: Mapping[str, tuple[tuple[str, ...], ...]] | None = None
 
     @property
     def n_edges(self) -> int:
@@ -71,8 +79,21 @@ class SearchSpace:
                edge_weights: Mapping[str, np.ndarray] | None = None,
                relaxation: str = "softmax") -> Genotype:
         """The genotype from raw α (and PC-DARTS β), compared under the run's relaxation."""
-        return derive_genotype(self.name, alphas, ops=self.ops, edge_weights=edge_weights,
+        return derive_genotype(self.name, self.logits(alphas), ops=self.ops,
+                               edge_weights=edge_weights,
                                normalise=get_relaxation(relaxation).numpy)
+
+    def op_mask(self, cell: str) -> np.ndarray:
+        """(edges, ops) bool: True where the op is on the edge (all True but in S1)."""
+        if self.edge_ops is None:
+            return np.ones((self.n_edges, len(self.ops)), dtype=bool)
+        return np.array([[op in edge for op in self.ops] for edge in self.edge_ops[cell]])
+
+    def logits(self, alphas: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Raw α with −inf on the ops an edge does not have (unchanged but in S1)."""
+        if self.edge_ops is None:
+            return dict(alphas)
+        return {t: np.where(self.op_mask(t), a, -np.inf) for t, a in alphas.items()}
 
     def check_config(self, cfg: SearchConfig) -> None:
         from .config import ConfigError
@@ -91,7 +112,8 @@ class SearchSpace:
 def _build_darts(space: SearchSpace, c: int, cells: int, data: DataShape,
                  gen: torch.Generator, **options: Any) -> Supernet:
     return DartsSupernet(space.ops, c=c, layers=cells, num_classes=data.num_classes,
-                         in_channels=data.in_channels, alpha_generator=gen, **options)
+                         in_channels=data.in_channels, alpha_generator=gen,
+                         edge_ops=space.edge_ops, **options)
 
 
 def _build_nb201(space: SearchSpace, c: int, cells: int, data: DataShape,
@@ -100,10 +122,29 @@ def _build_nb201(space: SearchSpace, c: int, cells: int, data: DataShape,
                          in_channels=data.in_channels, alpha_generator=gen, **options)
 
 
-def _register_darts_like(name: str, ops: tuple[str, ...], description: str) -> None:
+def _register_darts_like(name: str, ops: tuple[str, ...], description: str,
+                         edge_ops: Mapping[str, tuple[tuple[str, ...], ...]] | None = None
+                         ) -> None:
     SPACES.register(name, SearchSpace(name, ops, ("normal", "reduce"), darts_edge_labels(), 8,
-                                      _build_darts, description), description)
+                                      _build_darts, description, edge_ops), description)
 
+
+# RobustDARTS S1: the two ops of each edge, rows node by node (n0<-s0, n0<-s1, n1<-s0, ...),
+# as listed in automl/RobustDARTS src/spaces.py `primitives_1` (pairs kept in their order).
+_SKIP, _MAX, _AVG = "skip_connect", "max_pool_3x3", "avg_pool_3x3"
+_SEP3, _DIL3, _DIL5 = "sep_conv_3x3", "dil_conv_3x3", "dil_conv_5x5"
+S1_EDGE_OPS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "normal": ((_SKIP, _DIL3), (_SKIP, _DIL5),                                   # node 0
+               (_SKIP, _DIL5), (_SKIP, _SEP3), (_SKIP, _DIL3),                   # node 1
+               (_MAX, _SKIP), (_SKIP, _SEP3), (_SKIP, _SEP3), (_SKIP, _DIL3),    # node 2
+               (_SKIP, _SEP3), (_MAX, _SKIP), (_SKIP, _DIL3), (_DIL3, _DIL5),    # node 3
+               (_DIL3, _DIL5)),
+    "reduce": ((_MAX, _AVG), (_MAX, _DIL3),                                      # node 0
+               (_MAX, _AVG), (_MAX, _AVG), (_SKIP, _DIL5),                       # node 1
+               (_MAX, _AVG), (_MAX, _SEP3), (_SKIP, _DIL3), (_SKIP, _DIL5),      # node 2
+               (_MAX, _AVG), (_MAX, _AVG), (_SKIP, _DIL5), (_SKIP, _DIL5),       # node 3
+               (_SKIP, _DIL5)),
+}
 
 _register_darts_like("darts", DARTS_OPS,
                      "DARTS CNN space: 8 ops, 14 edges, normal + reduction cell (Liu et al. 2019)")
@@ -111,6 +152,10 @@ SPACES.register("nb201", SearchSpace(
     "nb201", NB201_OPS, ("cell",), NB201_EDGE_LABELS, 5, _build_nb201,
     "NAS-Bench-201: 5 ops, 6 edges, one cell shared by 3 stages (Dong & Yang 2020)"),
     "NAS-Bench-201: 5 ops, 6 edges, one cell shared by 3 stages (Dong & Yang 2020)")
+_register_darts_like("s1", tuple(op for op in DARTS_OPS
+                           if any(op in edge for cell in S1_EDGE_OPS.values() for edge in cell)),
+                     "RobustDARTS S1: 2 ops per edge, precomputed from a DARTS run, on the DARTS "
+                     "cell (Zela et al. 2020)", S1_EDGE_OPS)
 _register_darts_like("s2", ("skip_connect", "sep_conv_3x3"),
                      "RobustDARTS S2: {skip, sep3} on the DARTS cell (Zela et al. 2020)")
 _register_darts_like("s3", ("none", "skip_connect", "sep_conv_3x3"),

@@ -8,6 +8,11 @@ mixes ops with `mixing_weights()` (the configured relaxation of α per edge, sof
 unless explicit mixing weights are passed: MS-DARTS / SDARTS perturb them in softmax space and
 the discretisation-gap indicator feeds one-hot ones. β is never replaced by `weights`.
 
+An edge may have fewer ops than the α columns (RobustDARTS S1, `edge_ops`): it builds only its
+own, `MixedOp.cols` names their α columns, and `logits()` sets α of the others to −inf, so
+their mixing weight is exactly 0 and they get no gradient. Mixing weights passed explicitly are
+read on an edge's own columns only.
+
 Options used by the method variants (the plain DARTS path is unchanged without them):
 - `partial_k` ≥ 1: PC-DARTS partial channel connections (§5.1) in every MixedOp (0 = off).
 - `edge_norm`: PC-DARTS edge normalisation (§5.2): node i = Σ_j softmax_i(β)_j · MixedOp_ij(h_j).
@@ -17,7 +22,8 @@ Options used by the method variants (the plain DARTS path is unchanged without t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -33,10 +39,12 @@ N_RESOLUTION_STAGES = 3  # both spaces: C, 2C, 4C (two reductions)
 
 class MixedOp(nn.Module):
     """Σ_o w_o · o(x) over the candidate ops of one edge (every op runs on every pass, unless
-    the edge was fixed to a discrete choice: then only `active` ops run, see `freeze_cell`)."""
+    the edge was fixed to a discrete choice: then only `active` ops run, see `freeze_cell`).
+
+    `cols`: the α column of each op (default 0, 1, ...); an S1 edge has 2 ops of 6 columns."""
 
     def __init__(self, c: int, stride: int, ops: Sequence[str], factory: dict[str, OpFactory],
-                 pool_bn: bool) -> None:
+                 pool_bn: bool, cols: Sequence[int] | None = None) -> None:
         super().__init__()
         layers = []
         for name in ops:
@@ -45,13 +53,13 @@ class MixedOp(nn.Module):
                 op = nn.Sequential(op, nn.BatchNorm2d(c, affine=False))
             layers.append(op)
         self.ops = nn.ModuleList(layers)
-        self.active: tuple[int, ...] | None = None  # None: all ops; () : pruned edge (adds 0)
+        self.cols = tuple(range(len(ops)) if cols is None else cols)
+        self.active: tuple[int, ...] | None = None  # α columns; None: all ops; (): adds 0
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        # w: (ops,) mixing weights of this edge
-        if self.active is None:
-            return sum(w[i] * op(x) for i, op in enumerate(self.ops))
-        return sum(w[i] * self.ops[i](x) for i in self.active)
+        # w: (α columns,) mixing weights of this edge
+        return sum(w[c] * op(x) for c, op in zip(self.cols, self.ops)
+                   if self.active is None or c in self.active)
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -66,10 +74,10 @@ class PartialMixedOp(MixedOp):
     processes a different C/K slice. K = 1 is exactly MixedOp."""
 
     def __init__(self, c: int, stride: int, ops: Sequence[str], factory: dict[str, OpFactory],
-                 pool_bn: bool, k: int) -> None:
+                 pool_bn: bool, k: int, cols: Sequence[int] | None = None) -> None:
         if c % k:
             raise ValueError(f"partial channels: {c} channels cannot be split into K={k} parts")
-        super().__init__(c // k, stride, ops, factory, pool_bn)
+        super().__init__(c // k, stride, ops, factory, pool_bn, cols)
         self.k = k
         # ceil_mode: odd sizes shrink like the stride-2 ops (ceil(H/2)); even sizes as PC-DARTS
         self.bypass = nn.MaxPool2d(2, 2, ceil_mode=True) if stride == 2 else nn.Identity()
@@ -84,10 +92,10 @@ class PartialMixedOp(MixedOp):
 
 
 def _mixed_op(c: int, stride: int, ops: Sequence[str], factory: dict[str, OpFactory],
-              pool_bn: bool, partial_k: int) -> MixedOp:
+              pool_bn: bool, partial_k: int, cols: Sequence[int] | None = None) -> MixedOp:
     if partial_k:
-        return PartialMixedOp(c, stride, ops, factory, pool_bn, partial_k)
-    return MixedOp(c, stride, ops, factory, pool_bn)
+        return PartialMixedOp(c, stride, ops, factory, pool_bn, partial_k, cols)
+    return MixedOp(c, stride, ops, factory, pool_bn, cols)
 
 
 def node_edge_norm(beta: torch.Tensor, node_sizes: Sequence[int]) -> torch.Tensor:
@@ -106,7 +114,8 @@ class Supernet(nn.Module):
     depth: int = N_RESOLUTION_STAGES  # resolution stages run by forward (LFR-DARTS: fewer)
 
     def _init_alphas(self, n_edges: int, generator: torch.Generator | None,
-                     edge_norm: bool = False) -> None:
+                     edge_norm: bool = False,
+                     edge_ops: Mapping[str, Sequence[Sequence[str]]] | None = None) -> None:
         # alphas: (edges, ops) per cell type, 1e-3·randn as in the reference code (§1.4)
         self.alphas = nn.ParameterDict({
             t: nn.Parameter(ALPHA_INIT_SCALE * torch.randn(n_edges, len(self.ops),
@@ -118,6 +127,15 @@ class Supernet(nn.Module):
             t: nn.Parameter(ALPHA_INIT_SCALE * torch.randn(n_edges, generator=generator))
             for t in (self.cell_types if edge_norm else ())
         })
+        # op_mask_<t>: (edges, ops) bool, the ops each edge has (S1 only; not in state_dict).
+        # Masked α are never read (logits() replaces them); they start at 0 and, with no
+        # gradient and Adam's L2 term 0·wd, stay there.
+        self.masked = edge_ops is not None
+        for t in self.cell_types if edge_ops is not None else ():
+            mask = torch.tensor([[op in edge for op in self.ops] for edge in edge_ops[t]])
+            self.register_buffer(f"op_mask_{t}", mask, persistent=False)
+            with torch.no_grad():
+                self.alphas[t].masked_fill_(~mask, 0.0)
 
     def arch_parameters(self) -> list[nn.Parameter]:
         """α (and β) being searched: those with requires_grad (LFR-DARTS switches some off)."""
@@ -128,10 +146,24 @@ class Supernet(nn.Module):
         arch = {id(p) for p in (*self.alphas.values(), *self.betas.values())}
         return (p for p in self.parameters() if id(p) not in arch and p.requires_grad)
 
+    def op_masks(self) -> dict[str, torch.Tensor] | None:
+        """(edges, ops) bool per cell type: the ops each edge has; None when every edge has all."""
+        if not self.masked:
+            return None
+        return {t: getattr(self, f"op_mask_{t}") for t in self.cell_types}
+
+    def logits(self) -> dict[str, torch.Tensor]:
+        """α as the relaxation sees them: −inf on the ops an edge does not have (S1), so their
+        weight is exactly 0 under softmax and sparsemax and no gradient reaches them."""
+        masks = self.op_masks()
+        if masks is None:
+            return dict(self.alphas.items())
+        return {t: a.masked_fill(~masks[t], -math.inf) for t, a in self.alphas.items()}
+
     def mixing_weights(self) -> dict[str, torch.Tensor]:
         """Per-edge relaxation of α (softmax by default), one (edges, ops) tensor per cell type."""
         relax = get_relaxation(self.relaxation).torch
-        return {t: relax(a) for t, a in self.alphas.items()}
+        return {t: relax(a) for t, a in self.logits().items()}
 
     def edge_weights(self) -> dict[str, torch.Tensor] | None:
         """PC-DARTS edge normalisation: per-node softmax of β, one (edges,) tensor per cell type
@@ -194,7 +226,8 @@ class DartsCell(_CellMixin, nn.Module):
     """Two inputs, `steps` intermediate nodes, each summing MixedOps over all earlier states."""
 
     def __init__(self, ops: Sequence[str], steps: int, multiplier: int, c_pp: int, c_p: int,
-                 c: int, reduction: bool, reduction_prev: bool, partial_k: int = 0) -> None:
+                 c: int, reduction: bool, reduction_prev: bool, partial_k: int = 0,
+                 edge_ops: Sequence[Sequence[str]] | None = None) -> None:
         super().__init__()
         self.reduction = reduction
         self.steps, self.multiplier = steps, multiplier
@@ -205,7 +238,10 @@ class DartsCell(_CellMixin, nn.Module):
         for i in range(steps):
             for j in range(2 + i):
                 stride = 2 if reduction and j < 2 else 1
-                self.edges.append(_mixed_op(c, stride, ops, DARTS_OPS_FACTORY, True, partial_k))
+                own = ops if edge_ops is None else edge_ops[len(self.edges)]  # S1: 2 of `ops`
+                cols = sorted(ops.index(op) for op in own)  # modules in α column order
+                self.edges.append(_mixed_op(c, stride, [ops[k] for k in cols],
+                                            DARTS_OPS_FACTORY, True, partial_k, cols))
         self.register_buffer("fixed", None, persistent=False)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, w: torch.Tensor,
@@ -241,7 +277,8 @@ class DartsSupernet(Supernet):
     def __init__(self, ops: Sequence[str], c: int = 16, layers: int = 8, num_classes: int = 10,
                  in_channels: int = 3, steps: int = 4, multiplier: int = 4,
                  stem_multiplier: int = 3, alpha_generator: torch.Generator | None = None,
-                 partial_k: int = 0, edge_norm: bool = False, staged: bool = False) -> None:
+                 partial_k: int = 0, edge_norm: bool = False, staged: bool = False,
+                 edge_ops: Mapping[str, Sequence[Sequence[str]]] | None = None) -> None:
         super().__init__()
         self.ops = tuple(ops)
         self.edge_labels = darts_edge_labels(steps)
@@ -261,14 +298,15 @@ class DartsSupernet(Supernet):
             if reduction:
                 stage_channels.append(c_p)
                 c_curr *= 2
+            t = "reduce" if reduction else "normal"
             cell = DartsCell(self.ops, steps, multiplier, c_pp, c_p, c_curr, reduction,
-                             reduction_prev, partial_k)
+                             reduction_prev, partial_k, None if edge_ops is None else edge_ops[t])
             self.cells.append(cell)
             reduction_prev = reduction
             c_pp, c_p = c_p, multiplier * c_curr
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, num_classes)
-        self._init_alphas(len(self.edge_labels), alpha_generator, edge_norm)
+        self._init_alphas(len(self.edge_labels), alpha_generator, edge_norm, edge_ops)
         # stage of each cell: how many reductions at or before it (0, 0, 1, 1, 1, 2, 2, 2)
         self._stage_of = [sum(r <= i for r in reductions) for i in range(layers)]
         self.early_heads = nn.ModuleList(

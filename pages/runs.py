@@ -1,16 +1,13 @@
-"""Runs: every run in the store (dashboard and CLI alike) with stop, resume, rename, delete and
-export. Open one in Live, or several in Compare."""
+"""Runs: every run in the store (dashboard and CLI alike) with stop, resume, rename, delete,
+export and import. Open one in Live, or several in Compare."""
 
-import io
-import tempfile
-import zipfile
 from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from darts_engine import charts
+from darts_engine.bundle import export_bundle, import_bundle
 from darts_engine.store import EXPORT_FORMATS, RunNotFound, StoreError
 from pages import common
 
@@ -58,15 +55,29 @@ def _delete(run_id: str) -> None:
         st.session_state["runs_error"] = str(e)
 
 
-def _bundle(run_id: str, fmt: str) -> bytes:
-    """The store's export of one run (tables as `fmt`, run.json, genotype.txt) as a zip."""
-    with tempfile.TemporaryDirectory() as tmp:
-        files = common.store().export_run(run_id, fmt, Path(tmp) / run_id)
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            for f in files:
-                z.write(f, f"{run_id}/{f.name}")
-    return buf.getvalue()
+def _import() -> None:
+    """The uploader's callback: runs once per chosen file, not on every rerun."""
+    upload = st.session_state.get("runs_import")
+    if upload is None:  # the file was removed from the uploader
+        return
+    try:
+        run_id = import_bundle(common.store(), upload.getvalue())
+    except StoreError as e:
+        st.session_state["runs_error"] = f"{upload.name} was not imported: {e}"
+        return
+    run = common.store().get_run(run_id)
+    st.session_state["runs_imported"] = (f"Imported **{run['name'] or run_id}** "
+                                         f"({run['status']}) as run `{run_id}`.")
+    st.session_state["runs_selected"] = run_id
+
+
+def import_panel() -> None:
+    st.file_uploader("Import a run bundle (.zip)", type="zip", key="runs_import",
+                     on_change=_import,
+                     help="A bundle from Export (here or on another machine) or from "
+                          "`python -m darts_engine export RUN_ID --out RUN_ID.zip`. It is "
+                          "checked in full before anything is written. Bundles carry no "
+                          "checkpoint: an imported run can be watched and compared, not resumed.")
 
 
 def actions(run: dict) -> None:
@@ -107,7 +118,8 @@ def actions(run: dict) -> None:
         fmt = st.segmented_control("Export format", EXPORT_FORMATS, default="csv",
                                    key="runs_export_fmt") or "csv"
         e1, e2 = st.columns(2)
-        e1.download_button(f"Export ({fmt} bundle)", data=lambda: _bundle(run_id, fmt),
+        e1.download_button(f"Export ({fmt} bundle)",
+                           data=lambda: export_bundle(common.store(), run_id, fmt),
                            file_name=f"{run_id}-{fmt}.zip", mime="application/zip",
                            icon=":material/download:", key="runs_export", on_click="ignore")
         e2.download_button("Genotype (.txt)", data=(run["genotype"] or "") + "\n",
@@ -128,15 +140,19 @@ def table_panel() -> None:
                "(`python -m darts_engine search ...`) appear here too.")
 
 
+common.require_app()
 st.header("Runs")
+if error := st.session_state.pop("runs_error", None):
+    st.error(error, icon=":material/error:")
+if imported := st.session_state.pop("runs_imported", None):
+    st.success(imported, icon=":material/upload:")
 runs = common.list_runs()
 if runs.empty:
     common.no_runs_yet()
+    import_panel()
     st.stop()
 if message := st.session_state.pop("runs_message", None):
     st.toast(message)
-if error := st.session_state.pop("runs_error", None):
-    st.error(error, icon=":material/error:")
 
 active = runs["status"].map(common.is_active).any()
 st.fragment(table_panel, run_every=common.COMPARE_REFRESH_S if active else None)()
@@ -156,3 +172,6 @@ pick = st.multiselect("Runs", ids, format_func=labels.get, max_selections=4,
                       key="runs_compare", placeholder="Pick two to four runs")
 if st.button("Compare", icon=":material/compare:", disabled=len(pick) < 2, key="runs_go_compare"):
     st.switch_page("pages/compare.py", query_params={"runs": ",".join(pick)})
+
+st.subheader("Import")
+import_panel()

@@ -9,6 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
+from darts_engine.alerts import alert_line
 from darts_engine.store import RunStore
 
 TINY = ["--dataset", "shapes", "--data-limit", "128", "--batch-size", "32", "--space", "nb201",
@@ -74,3 +75,29 @@ def test_missing_dataset_says_where_it_looked(home, tmp_path):
 def test_unknown_run_is_a_clean_error(home):
     p = cli(home, "show", "20990101-000000-dead")
     assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+def test_alerts_are_printed_as_they_fire_and_listed_by_show(home):
+    # NB201's uniform start already has 3/5 of the weight on parameter-free ops: fires at once
+    p = cli(home, "search", *TINY, "--epochs", "2", "--alert-pf-mass", "0.1",
+            "--alert-skip-count", "0", "--no-progress")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.strip().splitlines()
+    alerts = [ln for ln in lines if ln.startswith("alert ")]
+    assert len(alerts) == 1  # fires once, when the condition becomes true
+    assert alerts[0].startswith("alert epoch 1: Parameter-free mass threshold: parameter-free "
+                                "mass above 0.1 (cell 0.")
+    assert lines.index(alerts[0]) < len(lines) - 2  # before the run id and the genotype
+    run_id = lines[-2].split(": ", 1)[1]
+
+    shown = cli(home, "show", run_id)
+    assert shown.returncode == 0
+    out = shown.stdout.splitlines()
+    assert "alerts: 1" in out and alerts[0] in out
+
+
+def test_alert_line_counts_epochs_from_one_and_names_the_source():
+    line = alert_line(11, "darts+-skip", "DARTS+: ≥ 2 skip connections: 2 skip_connect", "stop")
+    assert line.startswith("alert epoch 12: DARTS+: ≥ 2 skip connections: 2 skip_connect — ")
+    assert "Liang et al. 2019" in line and line.endswith("the run stops")
+    assert alert_line(0, "unknown-rule", "m") == "alert epoch 1: m"

@@ -7,6 +7,7 @@ import pytest
 from darts_engine import ConfigError, SearchConfig
 from darts_engine.config import field_help
 from darts_engine.data import check_config
+from darts_engine.registries import by_name
 
 
 @pytest.mark.parametrize("changes, field, words", [
@@ -21,6 +22,7 @@ from darts_engine.data import check_config
     ({"device": "tpu"}, "device", "cuda:N"),
     ({"init_channels": 5}, "init_channels", "even"),
     ({"lr_min": 1.0}, "lr_min", "<= lr"),
+    ({"alert_action": "panic"}, "alert_action", "alert, stop"),
 ])
 def test_bad_values_name_the_field(changes, field, words):
     with pytest.raises(ConfigError) as e:
@@ -63,3 +65,12 @@ def test_every_field_has_help_and_a_group():
     for name, meta in field_help().items():
         assert meta["help"], name
         assert meta["group"], name
+
+
+def test_choices_name_a_registry_so_the_form_offers_a_selectbox():
+    """The launch form and the CLI list a field's registry entries (alert_action too)."""
+    fields = field_help()
+    for name, meta in fields.items():
+        if meta["choices"]:
+            assert meta["default"] in by_name(meta["choices"]), name
+    assert by_name(fields["alert_action"]["choices"]).names() == ["alert", "stop"]
