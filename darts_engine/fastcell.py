@@ -43,8 +43,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .ops import DilConv, FactorizedReduce, Identity, NoiseOp, ReLUConvBN, SepConv, Zero
+from .registries import IMPLS as _IMPL_REGISTRY
 
 IMPLS = ("fast", "plain")
+_IMPL_REGISTRY.register("fast", "fast", "all edges leaving a node as one batched call per op")
+_IMPL_REGISTRY.register("plain", "plain", "every op of every edge on its own (the reference)")
 MATRIX_MAX_PIXELS = 64  # depthwise convs as per-channel pixel matrices up to 8×8 maps
 DENSE_MATRIX_MAX_PIXELS = 4  # NB201's dense convs as one matrix on 2×2 maps
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d)

@@ -17,10 +17,11 @@ INDICATORS: Registry[Any] = Registry("indicator")
 METHODS: Registry[Any] = Registry("method")
 RELAXATIONS: Registry[Any] = Registry("relaxation")
 ALERT_ACTIONS: Registry[Any] = Registry("alert action")
+IMPLS: Registry[Any] = Registry("supernet implementation")
 
 _BY_NAME = {"space": SPACES, "algorithm": ALGORITHMS, "dataset": DATASETS,
             "indicator": INDICATORS, "method": METHODS, "relaxation": RELAXATIONS,
-            "alert_action": ALERT_ACTIONS}
+            "alert_action": ALERT_ACTIONS, "impl": IMPLS}
 
 
 def by_name(kind: str) -> Registry[Any]:
