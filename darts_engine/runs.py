@@ -142,7 +142,7 @@ class RunManager:
                              "failed runs can be resumed")
         check_resumable(self.store.home / run_id, run["epochs_done"])
         cfg = SearchConfig.from_dict(run["config"])
-        self.store.set_status(run_id, "queued")
+        self.store.requeue(run_id)
         self._enqueue(run_id, cfg, resume=True)
 
     def _enqueue(self, run_id: str, cfg: SearchConfig, resume: bool) -> None:

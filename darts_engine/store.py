@@ -127,6 +127,8 @@ _FINISHED = """UPDATE runs SET status = :status, finished_at = :now, error = :er
 _SET_STATUS = f"""UPDATE runs SET status = :status, error = :error,
     finished_at = CASE WHEN :final THEN COALESCE(finished_at, :now) END
     WHERE id = :id AND (:status NOT IN ('paused', 'stopping') OR status IN {ACTIVE})"""
+_REQUEUE = """UPDATE runs SET status = 'queued', error = '', finished_at = NULL, pid = :pid
+    WHERE id = :id"""
 _INTERRUPT = f"""UPDATE runs SET status = 'interrupted', finished_at = updated_at,
     error = CASE WHEN error = '' THEN :why ELSE error END
     WHERE id = :id AND pid IS :pid AND status IN {ACTIVE}"""
@@ -494,6 +496,14 @@ class RunStore:
             changed = con.execute(_SET_STATUS, params).rowcount
             self._require(con, changed, run_id)
         return bool(changed)
+
+    def requeue(self, run_id: str) -> None:
+        """Queue a finished run again (a resume) for this process to run. The pid becomes ours:
+        kept as the dead pid of its last writer, mark_interrupted would take the queued run
+        for an orphan and mark it interrupted again before it starts."""
+        with self._tx() as con:
+            changed = con.execute(_REQUEUE, {"id": run_id, "pid": os.getpid()}).rowcount
+            self._require(con, changed, run_id)
 
     def heartbeat(self, run_id: str) -> None:
         with self._tx() as con:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import sqlite3
+import subprocess
 import threading
 import time
 
@@ -160,3 +163,34 @@ def test_shutdown_marks_live_runs_interrupted(home):
     store = RunStore(home)
     assert store.get_run(a)["status"] == "interrupted"
     assert store.get_run(b)["status"] == "interrupted"
+
+
+class HeldExecutor:
+    """Takes jobs and runs none: a resumed run stays queued for as long as the test looks."""
+
+    def submit(self, name, job):
+        pass
+
+    def join(self, timeout=None):
+        pass
+
+
+def test_a_resumed_run_of_a_stopped_server_is_not_taken_for_an_orphan(home):
+    """After Ctrl-C and a restart the run's pid is the old server's, now dead. Once resumed, the
+    Runs page's next mark_interrupted must not call it interrupted while it waits to start."""
+    store = RunStore(home)
+    run_id = store.create_run(tiny().to_dict(), status="interrupted")
+    old_server = subprocess.Popen(["true"])
+    old_server.wait()
+    con = sqlite3.connect(store.path)
+    with con:
+        con.execute("UPDATE runs SET pid = ? WHERE id = ?", (old_server.pid, run_id))
+    con.close()
+    m = RunManager(store, max_concurrent=1, executor=HeldExecutor())
+    try:
+        m.resume(run_id)
+        assert store.mark_interrupted(live_ids=m.live_ids()) == []
+        run = store.get_run(run_id)
+        assert (run["status"], run["error"], run["pid"]) == ("queued", "", os.getpid())
+    finally:
+        m.shutdown(1)
