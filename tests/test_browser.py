@@ -56,30 +56,43 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
 
 
-@pytest.fixture
-def server(tmp_path):
-    """`streamlit run app.py` on a free port with its own run store; killed afterwards."""
-    port, home = free_port(), tmp_path / "runs"
+def start_server(home: Path, port: int, log) -> subprocess.Popen:
+    """`streamlit run app.py` on 127.0.0.1:port with its own run store, in its own process
+    group: os.killpg(proc.pid, SIGINT) is what Ctrl-C in its terminal sends."""
     env = dict(os.environ, DARTBOARD_HOME=str(home), OMP_NUM_THREADS="1",
                STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, proc)
-        yield url, home, proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        log.close()
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
+    except BaseException:
+        stop_server(proc)
+        raise
+    return proc
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+@pytest.fixture
+def server(tmp_path):
+    """`streamlit run app.py` on a free port with its own run store; killed afterwards."""
+    port, home = free_port(), tmp_path / "runs"
+    with (tmp_path / "server.log").open("w") as log:
+        proc = start_server(home, port, log)
+        try:
+            yield f"http://127.0.0.1:{port}", home, proc
+        finally:
+            stop_server(proc)
 
 
 def metric(page, label: str) -> str:
@@ -95,6 +108,26 @@ def status(page):
     return page.locator('[data-testid="stMetric"]').filter(has_text="Status")
 
 
+def launch_quick_look(page, expect, url: str, epochs: int) -> str:
+    """From the launch form: the quick-look preset, made smaller (128 images, C=4) and `epochs`
+    long; Start; the run id of the live page it opens."""
+    page.goto(url)
+    expect(page.get_by_text("Launch a search")).to_be_visible(timeout=60_000)
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Preset").click()
+    page.get_by_role("option", name="Quick look (seconds)").click()
+    expect(page.get_by_role("listbox")).to_have_count(0)
+    expect(page.get_by_label("epochs", exact=True)).to_have_value("5")
+    for field, value in (("epochs", str(epochs)), ("data_limit", "128"),
+                         ("init_channels", "4")):
+        box = page.get_by_label(field, exact=True)
+        box.fill(value)
+        box.press("Tab")
+    page.keyboard.press("Escape")  # no popover may stay open over the form
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_url(re.compile(r".*/live\?run="))
+    return re.search(r"run=([\w-]+)", page.url).group(1)
+
+
 def test_launch_watch_and_stop_in_chromium(server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright "
                                    "(tests/requirements.txt)")
@@ -108,25 +141,9 @@ def test_launch_watch_and_stop_in_chromium(server, tmp_path):
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.set_default_timeout(30_000)
             expect.set_options(timeout=30_000)
-            page.goto(url)
-            expect(page.get_by_text("Launch a search")).to_be_visible(timeout=60_000)
-
-            # A tiny search from the form: the quick-look preset, made smaller still (100 epochs of
-            # ~0.3 s: still running when Stop is clicked, with every live panel drawing).
-            page.locator('[data-testid="stSelectbox"]').filter(has_text="Preset").click()
-            page.get_by_role("option", name="Quick look (seconds)").click()
-            expect(page.get_by_role("listbox")).to_have_count(0)
-            expect(page.get_by_label("epochs", exact=True)).to_have_value("5")
-            for field, value in (("epochs", "100"), ("data_limit", "128"),
-                                 ("init_channels", "4")):
-                box = page.get_by_label(field, exact=True)
-                box.fill(value)
-                box.press("Tab")
-            page.keyboard.press("Escape")  # no popover may stay open over the form
-            page.get_by_role("button", name="Start").click()
-
-            page.wait_for_url(re.compile(r".*/live\?run="))
-            run_id = re.search(r"run=([\w-]+)", page.url).group(1)
+            # A tiny search from the form: 100 epochs of ~0.3 s, still running when Stop is
+            # clicked, with every live panel drawing.
+            run_id = launch_quick_look(page, expect, url, epochs=100)
 
             # The live page refreshes by itself: the epoch counter moves without a reload.
             first = epochs_done(page)
@@ -195,3 +212,56 @@ def test_a_page_url_as_the_first_request_opens_inside_the_app(server):
             assert page.locator('[data-testid="stSidebarNav"]').count() == 0
         finally:
             browser.close()
+
+
+def test_ctrl_c_restart_and_resume_in_chromium(server, tmp_path):
+    """A new user's round: start a search from the form, Ctrl-C the server, start it again on
+    the same port: the run is "interrupted"; Resume on the Runs page continues it from its
+    checkpoint, and it completes with every epoch once."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright "
+                                   "(tests/requirements.txt)")
+    expect, sync_playwright = sync_api.expect, sync_api.sync_playwright
+
+    url, home, proc = server
+    store = RunStore(home)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                     headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(30_000)
+            expect.set_options(timeout=30_000)
+            run_id = launch_quick_look(page, expect, url, epochs=20)
+
+            # Ctrl-C once an epoch (and so its checkpoint) is recorded.
+            deadline = time.monotonic() + 60
+            while store.get_run(run_id)["epochs_done"] < 1:
+                assert time.monotonic() < deadline, "no epoch within 60 s"
+                time.sleep(0.1)
+            os.killpg(proc.pid, signal.SIGINT)
+            assert proc.wait(30) == 0
+            cut = store.get_run(run_id)
+            assert cut["status"] == "interrupted" and 1 <= cut["epochs_done"] < 20
+
+            with (tmp_path / "server-2.log").open("w") as log:
+                again = start_server(home, int(url.rsplit(":", 1)[1]), log)
+                try:
+                    page.goto(f"{url}/runs")
+                    page.get_by_role("button", name="Resume").click(timeout=60_000)
+                    expect(page.get_by_role("button", name="Stop")).to_be_visible()
+                    # Queued by this server now: the page's orphan check leaves it alone.
+                    assert store.get_run(run_id)["status"] in ("queued", "running", "completed")
+                    deadline = time.monotonic() + 120
+                    while (run := store.get_run(run_id))["status"] != "completed":
+                        assert run["status"] in ("queued", "running"), run
+                        assert time.monotonic() < deadline, f"resumed run did not complete: {run}"
+                        time.sleep(0.2)
+                finally:
+                    stop_server(again)
+            epochs = store.epoch_metrics(run_id)["epoch"].tolist()
+            assert epochs == list(range(20))  # continued: no gap, no repeat
+            steps = store.step_metrics(run_id)["step"].tolist()
+            assert steps == list(range(1, len(steps) + 1))
+        finally:
+            browser.close()
+            store.close()
