@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from darts_engine import METHODS, SPACES, ConfigError, search
+from darts_engine import METHODS, SPACES, ConfigError
 from darts_engine import bundle as bundle_module
 from darts_engine.bundle import BundleError, export_bundle, import_bundle
 from darts_engine.cli import main
@@ -24,17 +24,9 @@ from darts_engine.runs import RunManager
 from darts_engine.store import RunStore
 from tests.conftest import tiny
 from tests.test_cli import cli
-from tests.test_pages import app  # noqa: F401  (the AppTest fixture)
+from tests.test_pages import app, record  # noqa: F401  (app: the AppTest fixture)
 
 TABLES = ("step_metrics", "epoch_metrics", "alphas", "extras", "logs", "alerts")
-
-
-def record(store: RunStore, cfg, name: str = "") -> str:
-    run_id = store.create_run(cfg.to_dict(), name=name)
-    rec = store.recorder(run_id)
-    search(cfg, rec, checkpoint_dir=store.run_dir(run_id))
-    rec.close()
-    return run_id
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +123,7 @@ def test_every_method_and_space_round_trips(tmp_path, kind, name):
     cfg = tiny(**{kind: name}, epochs=2, alpha_every=2,
                **({"lfr_stages": 2} if name == "lfr-darts" else {}))
     store = RunStore(tmp_path / "a")
-    run_id = record(store, cfg)
+    run_id = record(store, cfg, "")
     fresh = RunStore(tmp_path / "b")
     assert_same_run(store, run_id, fresh, import_bundle(fresh, export_bundle(store, run_id)))
 
