@@ -476,10 +476,18 @@ def _alpha_snapshots(df: pd.DataFrame, space: Any, epoch_rows: set[tuple[int, in
         raise BundleError(f"alphas: the snapshot {dict(bad)} is not a full (edges={n_edges}, "
                           f"ops={n_ops}) grid, one value per edge and op, as the "
                           f"{space.name!r} space needs. {_HOW}")
-    values = df["value"].to_numpy(np.float32).reshape(-1, n_edges, n_ops)
+    values = np.array(df["value"], dtype=np.float32).reshape(-1, n_edges, n_ops)  # a copy
+    masks = {cell: space.op_mask(cell) for cell in space.cell_types}
     snapshots = []
     for (source, cell, epoch, step), a in zip(keys.iloc[starts].itertuples(index=False), values,
                                               strict=True):
+        # an op the edge does not have (RobustDARTS S1) is −inf, which JSON writes as null
+        off = ~masks[cell]
+        if not (np.isfinite(a[~off]).all() and (np.isnan(a[off]) | np.isneginf(a[off])).all()):
+            raise BundleError(f"alphas: the snapshot of cell {cell!r} at epoch {epoch}, step "
+                              f"{step} has a missing or infinite α where the {space.name!r} "
+                              f"space has an op (or a finite one where it has none). {_HOW}")
+        a[off] = -np.inf
         if source == "epoch" and (epoch, step) not in epoch_rows:
             raise BundleError(f"alphas: the epoch snapshot of cell {cell!r} at epoch {epoch}, "
                               f"step {step} has no matching epoch_metrics row. {_HOW}")

@@ -128,6 +128,31 @@ def test_every_method_and_space_round_trips(tmp_path, kind, name):
     assert_same_run(store, run_id, fresh, import_bundle(fresh, export_bundle(store, run_id)))
 
 
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_s1_masked_alphas_survive_every_format(tmp_path, fmt):
+    """S1's α are −inf on the ops an edge lacks; JSON writes those as null, import restores them."""
+    store = RunStore(tmp_path / "a")
+    run_id = record(store, tiny(space="s1", epochs=1, init_channels=4, alpha_every=2), "")
+    _, alphas = store.alpha_history(run_id, "normal", "epoch")
+    assert np.isneginf(alphas).any() and np.isfinite(alphas).any()
+    fresh = RunStore(tmp_path / "b")
+    new_id = import_bundle(fresh, export_bundle(store, run_id, fmt))
+    assert_same_run(store, run_id, fresh, new_id, exact=fmt != "json")
+
+
+def test_a_missing_alpha_on_an_op_the_edge_has_is_refused(source, target):
+    store, run_id = source
+    files = unzip(export_bundle(store, run_id, "json"))
+    name = f"{run_id}/alphas.json"
+    rows = json.loads(files[name])
+    rows[3]["value"] = None
+    files[name] = json.dumps(rows).encode()
+    before = snapshot(target)
+    with pytest.raises(BundleError, match="missing or infinite α"):
+        import_bundle(target, rezip(files))
+    assert snapshot(target) == before
+
+
 def test_a_running_run_becomes_interrupted_and_cannot_be_resumed(source, tmp_path):
     store, run_id = source
     files = unzip(export_bundle(store, run_id))
