@@ -112,20 +112,31 @@ def _layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
 
 # --- α ----------------------------------------------------------------------------------------
 def alpha_heatmap(weights: np.ndarray, ops: Sequence[str], edges: Sequence[str],
-                  title: str = "", edge_weights: np.ndarray | None = None) -> go.Figure:
+                  title: str = "", edge_weights: np.ndarray | None = None,
+                  mask: np.ndarray | None = None) -> go.Figure:
     """The mixing weights (softmax(α) in DARTS) of one cell type as a heatmap: rows = edges,
     columns = ops in the space's order, colour fixed to 0..1. weights: (edges, ops).
 
     edge_weights: PC-DARTS' per-edge weight (edges,), softmax of β over each node's incoming
     edges (ALGORITHMS.md §5.2). Drawn as a narrow one-column strip right of the ops, in the same
-    figure (same rows, same 0..1 scale; no extra chart for the live page to redraw)."""
+    figure (same rows, same 0..1 scale; no extra chart for the live page to redraw).
+
+    mask: (edges, ops) bool, False where the edge does not have the op (RobustDARTS S1): such
+    cells are left empty, not drawn as a weight of 0.00."""
     w = np.asarray(weights, dtype=np.float32)
     if w.shape != (len(edges), len(ops)):
         raise ValueError(f"weights must have shape (edges={len(edges)}, ops={len(ops)}), "
                          f"got {w.shape}")
+    text = np.char.mod("%.2f", w)
+    if mask is not None:
+        m = np.asarray(mask, dtype=bool)
+        if m.shape != w.shape:
+            raise ValueError(f"mask must have shape {w.shape}, got {m.shape}")
+        w = np.where(m, w, np.nan)
+        text = np.where(m, text, "")
     trace = {"type": "heatmap", "z": w, "x": list(ops), "y": list(edges), "zmin": 0.0,
-             "zmax": 1.0, "colorscale": WEIGHT_SCALE, "texttemplate": "%{z:.2f}",
-             "textfont": {"size": 10}, "xgap": 1, "ygap": 1,
+             "zmax": 1.0, "colorscale": WEIGHT_SCALE, "text": text, "texttemplate": "%{text}",
+             "textfont": {"size": 10}, "xgap": 1, "ygap": 1, "hoverongaps": False,
              "colorbar": {"title": {"text": "weight"}, "thickness": 10, "len": 0.9},
              "hovertemplate": "edge %{y}<br>%{x}: %{z:.3f}<extra></extra>"}
     xaxis = {"side": "top", "tickangle": -30, "showgrid": False, "tickvals": list(ops),

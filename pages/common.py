@@ -95,6 +95,12 @@ class RunView:
     def config(self) -> dict[str, Any]:
         return self.run["config"]
 
+    def op_mask(self, cell: str) -> np.ndarray | None:
+        """(edges, ops) bool, False where the edge lacks the op (RobustDARTS S1); else None."""
+        name = self.config.get("space")
+        space = SPACES.get(name) if name in SPACES else None
+        return space.op_mask(cell) if space is not None and space.edge_ops is not None else None
+
     def mix(self, raw: np.ndarray) -> np.ndarray:
         """Raw α -> the mixing weights the run uses (softmax unless its relaxation differs)."""
         name = self.config.get("relaxation", "softmax")

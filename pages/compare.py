@@ -96,7 +96,8 @@ def cells_section(views: dict[str, RunView], labels: dict[str, str]) -> int | No
                 st.plotly_chart(
                     charts.alpha_heatmap(view.mix(raw[cell]), view.ops, view.edges[cell],
                                          title=cell if cell == "cell" else f"{cell} cell",
-                                         edge_weights=beta.get(cell)),
+                                         edge_weights=beta.get(cell),
+                                         mask=view.op_mask(cell)),
                     key=f"compare_heatmap_{rid}_{cell}", config={"displayModeBar": False})
             try:
                 genotype = view.genotype_at(row)

@@ -117,7 +117,8 @@ def weights_section(view: RunView, status: dict[str, Any]) -> None:
         left, right = st.columns([1, 1])
         left.plotly_chart(charts.alpha_heatmap(view.mix(raw[cell]), view.ops, view.edges[cell],
                                                title=_cell_title(cell),
-                                               edge_weights=beta.get(cell)),
+                                               edge_weights=beta.get(cell),
+                                               mask=view.op_mask(cell)),
                           key=f"live_heatmap_{cell}", config={"displayModeBar": False})
         if cell in dots:
             right.graphviz_chart(dots[cell], width="stretch")

@@ -97,6 +97,22 @@ def test_alpha_heatmap_shape_scale_and_op_order():
     np.testing.assert_allclose(array(trace["z"]), w, rtol=1e-6)
 
 
+def test_alpha_heatmap_leaves_ops_an_edge_lacks_empty():
+    """RobustDARTS S1: two ops per edge; the others are blank cells, not weights of 0.00."""
+    space = SPACES.get("s1")
+    mask = space.op_mask("normal")
+    raw = np.where(mask, np.random.default_rng(1).normal(size=mask.shape), -np.inf)
+    w = softmax(raw)
+    fig = figure_json(charts.alpha_heatmap(w, space.ops, space.edge_labels, mask=mask))
+    (trace,) = fig["data"]
+    z, text = array(trace["z"]).astype(float), np.array(trace["text"])
+    assert np.isnan(z[~mask]).all() and (text[~mask] == "").all()
+    np.testing.assert_allclose(z[mask], w[mask], rtol=1e-6)
+    assert list(text[mask]) == [f"{v:.2f}" for v in w[mask]]
+    with pytest.raises(ValueError, match="mask must have shape"):
+        charts.alpha_heatmap(w, space.ops, space.edge_labels, mask=mask[:3])
+
+
 def test_alpha_heatmap_rejects_wrong_shape():
     with pytest.raises(ValueError, match="shape"):
         charts.alpha_heatmap(np.zeros((5, 6)), NB201_OPS, SPACES.get("nb201").edge_labels)

@@ -164,3 +164,22 @@ def test_live_lfr_darts_shows_every_stage_so_far(app, home):
         assert set(shown) == set(stage)  # only the cell types at that depth
         for cell, kept in stage.items():
             assert sorted(op for op, _ in shown[cell]) == sorted(op for _, op in kept)
+
+
+def test_s1_heatmaps_leave_the_ops_an_edge_lacks_empty(app, home):
+    """RobustDARTS S1 gives each edge two ops: live and compare draw the other six as blanks."""
+    store = RunStore(home)
+    ids = [record(store, tiny(space="s1", epochs=1, init_channels=4, data_limit=64,
+                              batch_size=16, algorithm=a), a) for a in ("bilevel-1st", "single")]
+    for at, n_runs in ((app("pages/live.py", run=ids[0]), 1),
+                       (app("pages/compare.py", runs=",".join(ids)), 2)):
+        assert not at.exception
+        figs = heatmaps(at)
+        assert len(figs) == 2 * n_runs  # normal and reduce of each run
+        for fig, cell in zip(figs, ("normal", "reduce") * n_runs, strict=True):
+            mask = SPACES.get("s1").op_mask(cell)
+            z = array(fig["data"][0]["z"]).astype(float)
+            text = np.array(fig["data"][0]["text"])
+            assert np.isnan(z[~mask]).all() and (text[~mask] == "").all()
+            assert np.isfinite(z[mask]).all()
+            np.testing.assert_allclose(np.nansum(z, axis=1), 1.0, rtol=1e-5)  # two ops each
