@@ -91,11 +91,11 @@ def weights_section(view: RunView, status: dict[str, Any]) -> None:
     total = max(int(steps[-1]), int(view.config.get("epochs", 0)) * view.steps_per_epoch)
     # While following, the code moves the slider and the person cannot; to scrub, they switch
     # following off. (A slider moved both by code and by hand loses to refresh races.)
-    follow = st.session_state.setdefault(follow_key, True)
+    top = st.columns([4, 1], vertical_alignment="bottom")
+    follow = top[1].checkbox("Follow latest", value=True, key=follow_key,
+                             help="Untick to scrub back in time.")
     if follow or key not in st.session_state:
         st.session_state[key] = int(steps[-1])
-    top = st.columns([4, 1], vertical_alignment="bottom")
-    top[1].checkbox("Follow latest", key=follow_key, help="Untick to scrub back in time.")
     if total > 0:
         top[0].slider("Step", 0, total, key=key, disabled=follow,
                       help="Scrub back through the recorded α (every alpha_every steps and at "
