@@ -68,11 +68,11 @@ def cells_section(views: dict[str, RunView], labels: dict[str, str]) -> int | No
     # The range is the longest planned run, fixed while the runs progress (a slider whose
     # range changes is a new widget); epochs not reached yet show a run's last epoch.
     planned = max([last, *(int(v.config.get("epochs", 0)) for v in views.values())])
-    follow = st.session_state.setdefault("compare_follow", True)
+    top = st.columns([4, 1], vertical_alignment="bottom")
+    follow = top[1].checkbox("Follow latest", value=True, key="compare_follow",
+                             help="Untick to pick an epoch.")
     if follow or "compare_epoch" not in st.session_state:
         st.session_state["compare_epoch"] = last
-    top = st.columns([4, 1], vertical_alignment="bottom")
-    top[1].checkbox("Follow latest", key="compare_follow", help="Untick to pick an epoch.")
     if planned > 1:
         epoch = top[0].slider("Epoch (shared by all runs)", 1, planned, key="compare_epoch",
                               disabled=follow)

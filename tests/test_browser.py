@@ -200,51 +200,63 @@ def test_launch_watch_and_stop_in_chromium(server, tmp_path):
     assert all(s in FINAL for s in RunStore(home).list_runs()["status"])
 
 
-def test_a_page_url_as_the_first_request_opens_inside_the_app(server):
+@pytest.mark.parametrize("page_name", ["live", "compare"])
+def test_a_page_url_as_the_first_request_opens_inside_the_app(server, page_name):
     # After a restart, a bookmarked /live?run=... is the server's first request. Streamlit then
     # runs pages/live.py on its own (legacy pages-directory mode: no app.py, every file in
     # pages/ listed in a sidebar) unless the page hands over to app.py's navigation.
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright "
                                    "(tests/requirements.txt)")
     url, home, _ = server
-    # A run the CLI started and is still running, so the live page refreshes itself.
-    cli = subprocess.Popen(
+    # Two runs the CLI started and that are still running, so the page refreshes itself.
+    clis = [subprocess.Popen(
         [sys.executable, "-m", "darts_engine", "search", "--dataset", "shapes", "--data-limit",
          "128", "--space", "nb201", "--init-channels", "4", "--cells", "1", "--batch-size", "32",
-         "--epochs", "500", "--threads", "1", "--name", "from the CLI"],
+         "--epochs", "500", "--threads", "1", "--algorithm", algorithm, "--name", algorithm],
         cwd=ROOT, env=dict(os.environ, DARTBOARD_HOME=str(home)), stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while (runs := RunStore(home).list_runs()).empty or runs["epochs_done"].iloc[0] < 1:
-        assert cli.poll() is None and time.monotonic() < deadline, "the CLI run did not start"
-        time.sleep(0.5)
-    run_id = runs["id"].iloc[0]
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                     headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 800})
-            page.goto(f"{url}/live?run={run_id}")
-            nav = page.get_by_role("navigation")
-            sync_api.expect(nav.get_by_text("Compare")).to_be_visible(timeout=60_000)
-            sync_api.expect(page.get_by_role("heading", name="Live")).to_be_visible(timeout=30_000)
-            assert "live" in page.url
-            assert page.get_by_text("common", exact=True).count() == 0
-            assert page.locator('[data-testid="stSidebarNav"]').count() == 0
-            # "Follow latest" stays ticked and the heatmap on the newest snapshot, refresh after
-            # refresh: after the hand-over the box once came back unticked at the first refresh.
-            follow = page.get_by_role("checkbox", name="Follow latest")
-            sync_api.expect(follow).to_be_checked(timeout=30_000)
-            for _ in range(3):
-                page.wait_for_timeout(1_500)
-                caption = page.get_by_text(re.compile(r"^Snapshot \d+ of \d+")).first.inner_text()
-                shown, latest = map(int, re.match(r"Snapshot (\d+) of (\d+)", caption).groups())
-                assert shown == latest, caption
-            sync_api.expect(follow).to_be_checked()
-        finally:
-            browser.close()
-            cli.send_signal(signal.SIGINT)
-            cli.wait(30)
+        stderr=subprocess.STDOUT) for algorithm in ("bilevel-1st", "single")]
+    try:
+        deadline = time.monotonic() + 60
+        while len(runs := RunStore(home).list_runs()) < 2 or runs["epochs_done"].min() < 1:
+            assert time.monotonic() < deadline, "the CLI runs did not start"
+            assert all(c.poll() is None for c in clis), "a CLI run ended early"
+            time.sleep(0.5)
+        ids = runs["id"].tolist()
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                         headless=True)
+            try:
+                # tall enough that "Follow latest" is on screen at once (the case that failed)
+                page = browser.new_page(viewport={"width": 1500, "height": 1100})
+                page.goto(f"{url}/live?run={ids[0]}" if page_name == "live"
+                          else f"{url}/compare?runs={','.join(ids)}")
+                nav = page.get_by_role("navigation")
+                sync_api.expect(nav.get_by_text("Runs")).to_be_visible(timeout=60_000)
+                sync_api.expect(page.get_by_role("heading", name=page_name.title())
+                                ).to_be_visible(timeout=30_000)
+                assert page_name in page.url
+                assert page.get_by_text("common", exact=True).count() == 0
+                assert page.locator('[data-testid="stSidebarNav"]').count() == 0
+                # "Follow latest" stays ticked, refresh after refresh (the live heatmap on the
+                # newest snapshot): after the hand-over it once came back unticked.
+                follow = page.get_by_role("checkbox", name="Follow latest")
+                sync_api.expect(follow).to_be_checked(timeout=30_000)
+                for _ in range(3):
+                    page.wait_for_timeout(1_500)
+                    if page_name == "live":
+                        caption = page.get_by_text(re.compile(r"^Snapshot \d+ of \d+")
+                                                   ).first.inner_text()
+                        shown, latest = map(int, re.match(r"Snapshot (\d+) of (\d+)",
+                                                          caption).groups())
+                        assert shown == latest, caption
+                sync_api.expect(follow).to_be_checked()
+            finally:
+                browser.close()
+    finally:
+        for c in clis:
+            c.send_signal(signal.SIGINT)
+        for c in clis:
+            c.wait(30)
 
 
 def test_ctrl_c_restart_and_resume_in_chromium(server, tmp_path):
