@@ -7,7 +7,8 @@ The pair is the launch page's "Collapse demo" preset (darts_engine/presets.py) r
 the same seed: bi-level first order and single-level, on CPU with one thread each, in two
 processes at once (or one after the other). For each run it prints, per epoch, accuracy and the
 collapse indicators of the normal cell (NB201: the cell), then the alerts that fired, the final
-genotype and the wall time. `--json PATH` also writes every epoch's indicators.
+genotype and the wall time. Epochs count from 1, as on the dashboard and in the CLI's lines.
+`--json PATH` also writes every epoch's indicators (there `epoch` is the engine's 0-based one).
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def table(res: dict[str, Any], every: int) -> str:
         for _, key, fmt in COLUMNS:
             v = _value(row, key)
             cells.append(f"{'' if v is None else fmt.format(v):>7}")
-        lines.append(f"{row['epoch']:>5} " + " ".join(cells))
+        lines.append(f"{row['epoch'] + 1:>5} " + " ".join(cells))  # 1-based, as the dashboard
     return "\n".join(lines)
 
 
@@ -125,7 +126,7 @@ def main() -> None:
               f"wall, {res['cpu_s']:.0f} s CPU (one thread: the wall time on an idle core)")
         print(table(res, max(1, args.every)))
         for epoch, rule, message in res["alerts"]:
-            print(f"alert at epoch {epoch}: [{rule}] {message}")
+            print(f"alert at epoch {epoch + 1}: [{rule}] {message}")
         print(f"final genotype: {res['genotype']}")
     print(f"\nwall time for the pair ({'sequential' if args.sequential else 'concurrent'}): "
           f"{total:.0f} s; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
