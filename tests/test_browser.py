@@ -108,6 +108,20 @@ def status(page):
     return page.locator('[data-testid="stMetric"]').filter(has_text="Status")
 
 
+def assert_follows_latest(page, expect, live: bool) -> None:
+    """"Follow latest" is ticked and stays so over three refreshes; on the live page the
+    heatmap shows the newest α snapshot each time."""
+    follow = page.get_by_role("checkbox", name="Follow latest")
+    expect(follow).to_be_checked(timeout=30_000)
+    for _ in range(3):
+        page.wait_for_timeout(1_500)
+        if live:
+            caption = page.get_by_text(re.compile(r"^Snapshot \d+ of \d+")).first.inner_text()
+            shown, latest = map(int, re.match(r"Snapshot (\d+) of (\d+)", caption).groups())
+            assert shown == latest, caption
+    expect(follow).to_be_checked()
+
+
 def launch_quick_look(page, expect, url: str, epochs: int) -> str:
     """From the launch form: the quick-look preset, made smaller (128 images, C=4) and `epochs`
     long; Start; the run id of the live page it opens."""
@@ -153,13 +167,7 @@ def test_launch_watch_and_stop_in_chromium(server, tmp_path):
                 page.wait_for_timeout(500)
             # "Follow latest" starts ticked and stays so: refresh after refresh, the heatmap
             # shows the newest α snapshot.
-            expect(page.get_by_role("checkbox", name="Follow latest")).to_be_checked()
-            for _ in range(3):
-                page.wait_for_timeout(1_500)
-                caption = page.get_by_text(re.compile(r"^Snapshot \d+ of \d+")).first.inner_text()
-                shown, latest = map(int, re.match(r"Snapshot (\d+) of (\d+)", caption).groups())
-                assert shown == latest, caption
-            expect(page.get_by_role("checkbox", name="Follow latest")).to_be_checked()
+            assert_follows_latest(page, expect, live=True)
             expect(page.locator(".js-plotly-plot").first).to_be_visible()
             expect(page.locator('[data-testid="stGraphVizChart"] svg').first).to_be_visible()
             expect(page.locator('[data-testid="stGraphVizChart"] svg g.edge').first
@@ -239,17 +247,7 @@ def test_a_page_url_as_the_first_request_opens_inside_the_app(server, page_name)
                 assert page.locator('[data-testid="stSidebarNav"]').count() == 0
                 # "Follow latest" stays ticked, refresh after refresh (the live heatmap on the
                 # newest snapshot): after the hand-over it once came back unticked.
-                follow = page.get_by_role("checkbox", name="Follow latest")
-                sync_api.expect(follow).to_be_checked(timeout=30_000)
-                for _ in range(3):
-                    page.wait_for_timeout(1_500)
-                    if page_name == "live":
-                        caption = page.get_by_text(re.compile(r"^Snapshot \d+ of \d+")
-                                                   ).first.inner_text()
-                        shown, latest = map(int, re.match(r"Snapshot (\d+) of (\d+)",
-                                                          caption).groups())
-                        assert shown == latest, caption
-                sync_api.expect(follow).to_be_checked()
+                assert_follows_latest(page, sync_api.expect, live=page_name == "live")
             finally:
                 browser.close()
     finally:
