@@ -83,7 +83,8 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
 
 
 class Progress:
-    """A one-line progress bar on stderr (a line per epoch when stderr is not a terminal)."""
+    """A one-line progress bar on stderr, redrawn in place with `\\r` on a terminal. Anywhere else
+    (a log file, `2>&1 | tee`) only plain lines: one per epoch, no `\\r` or half-drawn bars."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -105,11 +106,13 @@ class Progress:
                   f"acc {ev.train_acc:.3f}", end="", file=sys.stderr, flush=True)
         elif isinstance(ev, EpochRecord):
             left = (self.epochs - ev.epoch - 1) * ev.epoch_time
-            print(f"\repoch {ev.epoch + 1}/{self.epochs}  train {ev.train_loss:.3f}/"
+            back = "\r" if self.tty else ""  # over the bar drawn by the step lines
+            print(f"{back}epoch {ev.epoch + 1}/{self.epochs}  train {ev.train_loss:.3f}/"
                   f"{ev.train_acc:.3f}  val {ev.val_loss:.3f}/{ev.val_acc:.3f}  "
                   f"{ev.epoch_time:.1f}s/epoch  ETA {left:.0f}s", file=sys.stderr)
         elif isinstance(ev, RunFinished) and ev.error:
-            print(f"\nrun failed: {ev.error}", file=sys.stderr)
+            after_bar = "\n" if self.tty else ""
+            print(f"{after_bar}run failed: {ev.error}", file=sys.stderr)
 
 
 def print_alert(ev: Event) -> None:
@@ -166,6 +169,11 @@ def _run(store: RunStore, run_id: str, cfg: SearchConfig, args: argparse.Namespa
     return _finish(run_id, result)
 
 
+def local_time(seconds: float) -> str:
+    """A store timestamp (seconds since the epoch) as local 'YYYY-MM-DD HH:MM'."""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
+
+
 def cmd_runs(store: RunStore) -> int:
     df = store.list_runs()
     if df.empty:
@@ -173,7 +181,10 @@ def cmd_runs(store: RunStore) -> int:
         return 0
     cols = ["id", "status", "space", "algorithm", "dataset", "epochs_done", "epochs",
             "best_val_acc", "name", "created_at"]
-    print(df[[c for c in cols if c in df.columns]].to_string(index=False))
+    df = df[[c for c in cols if c in df.columns]].copy()
+    if "created_at" in df.columns:  # seconds since the epoch -> the reader's local time
+        df["created_at"] = [local_time(t) for t in df["created_at"]]
+    print(df.to_string(index=False))
     return 0
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
@@ -16,9 +18,11 @@ TINY = ["--dataset", "shapes", "--data-limit", "128", "--batch-size", "32", "--s
         "--init-channels", "4", "--cells", "1", "--device", "cpu", "--threads", "1"]
 
 
-def cli(home, *args, timeout=120):
+def cli(home, *args, timeout=120, env=None, text=True):
+    """The CLI in a subprocess. text=False keeps the bytes: text mode turns `\\r` into `\\n`."""
     return subprocess.run([sys.executable, "-m", "darts_engine", "--home", str(home), *args],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=text, timeout=timeout,
+                          env={**os.environ, **(env or {})})
 
 
 def test_search_prints_run_id_and_genotype_then_lists_shows_exports(home, tmp_path):
@@ -44,6 +48,25 @@ def test_search_prints_run_id_and_genotype_then_lists_shows_exports(home, tmp_pa
     em = pd.read_csv(out / "csv" / "epoch_metrics.csv")
     assert list(em["epoch"]) == [0, 1]
     assert json.loads((out / "json" / "run.json").read_text())["id"] == run_id
+
+
+def test_output_for_logs_has_plain_epoch_lines_and_local_created_times(home):
+    # stdout and stderr are pipes here, as under `2>&1 | tee log`: no carriage returns
+    p = cli(home, "search", *TINY, "--epochs", "2", "--name", "logged", text=False)
+    assert p.returncode == 0, p.stderr
+    assert b"\r" not in p.stderr and b"\r" not in p.stdout
+    epochs = [ln for ln in p.stderr.decode().split("\n") if ln.startswith("epoch ")]
+    assert [ln.split()[1] for ln in epochs] == ["1/2", "2/2"]
+
+    # POSIX TZ "IST-5:30" is UTC+05:30 (no tz database needed): the listing uses local time
+    listing = cli(home, "runs", env={"TZ": "IST-5:30"})
+    assert listing.returncode == 0, listing.stderr
+    created = RunStore(home).list_runs()["created_at"].iloc[0]
+    ist = timezone(timedelta(hours=5, minutes=30))
+    expected = datetime.fromtimestamp(created, ist).strftime("%Y-%m-%d %H:%M")
+    assert listing.stdout.splitlines()[0].split()[-1] == "created_at"
+    assert listing.stdout.splitlines()[1].endswith(f"logged {expected}")
+    assert "e+09" not in listing.stdout
 
 
 @pytest.mark.parametrize("args, words", [
