@@ -1,6 +1,6 @@
-"""Compare: 2–4 runs side by side. Overlaid curves and collapse indicators; heatmaps and derived
-cells of every run at one shared epoch; a genotype diff at that epoch; a summary table with config
-differences marked.
+"""Compare: 2–4 runs side by side. Overlaid curves and collapse indicators (first the one the runs'
+preset is about: presets.story_indicator); heatmaps and derived cells of every run at one shared
+epoch; a genotype diff at that epoch; a summary table with config differences marked.
 Refreshes itself while any of the runs is active. `?runs=ID1,ID2` selects the runs.
 """
 
@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from darts_engine import charts
+from darts_engine.presets import story_indicator
 from darts_engine.store import RunNotFound
 from pages import common
 from pages.common import RunView
@@ -46,9 +47,15 @@ def indicator_section(views: dict[str, RunView], labels: dict[str, str]) -> None
     if not keys:
         st.caption("Indicators appear when the first epoch ends.")
         return
-    default = "skip_mass.cell" if "skip_mass.cell" in keys else keys[0]
-    if st.session_state.get("compare_indicator") not in keys:
+    # First shown: the indicator the runs' preset is about (the collapse demo's is parameter-free
+    # mass), in its first cell type; again whenever another set of runs is picked.
+    story = story_indicator(v.config for v in views.values())
+    default = next((k for k in keys if k.partition(".")[0] == story), keys[0])
+    picked_for = ",".join(views)
+    if (st.session_state.get("compare_indicator") not in keys
+            or st.session_state.get("compare_indicator_runs") != picked_for):
         st.session_state["compare_indicator"] = default
+        st.session_state["compare_indicator_runs"] = picked_for
     key = st.selectbox("Indicator", keys, key="compare_indicator",
                        format_func=common.indicator_label,
                        help="Every indicator the selected runs recorded.")

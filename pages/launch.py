@@ -10,8 +10,8 @@ from typing import Any
 import streamlit as st
 
 from darts_engine import ConfigError, DataError, SearchConfig
-from darts_engine.paths import data_root, resolve_inside
 from darts_engine.config import field_help
+from darts_engine.paths import data_root, resolve_inside
 from darts_engine.presets import DEFAULT_PRESET, PRESETS, preset_values
 from darts_engine.registries import by_name
 from darts_engine.store import StoreError
@@ -107,7 +107,14 @@ if _key("space") not in st.session_state:  # first visit, or back from another p
 
 preset = st.selectbox("Preset", list(PRESETS), key="launch_preset", on_change=_apply_preset,
                       help="Fills in the form; change anything before starting.")
-st.caption(PRESETS[preset].description)
+chosen = PRESETS[preset]
+st.caption(chosen.description.replace("\n", "  \n"))  # its lines stay lines in markdown
+if chosen.measured:
+    with st.expander("What we measured", icon=":material/science:"):
+        st.markdown(chosen.measured)
+        if chosen.reproduce:
+            st.caption("To measure it again, from the repository folder:")
+            st.code(chosen.reproduce, language="bash")
 
 errors: dict[str, str] = st.session_state.get("launch_errors", {})
 groups: dict[str, list[str]] = {}

@@ -1,0 +1,147 @@
+"""Presets as a lecturer meets them: a description read in five seconds, the measured numbers one
+click away on the launch page, and the compare page opening on the indicator the preset is about.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from darts_engine import search
+from darts_engine.indicators import INDICATORS
+from darts_engine.presets import (
+    DEFAULT_INDICATOR,
+    DEFAULT_PRESET,
+    PRESETS,
+    preset_of,
+    preset_values,
+    story_indicator,
+)
+from darts_engine.store import RunStore
+from tests.conftest import tiny
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+DEMO, DARTS = DEFAULT_PRESET, "DARTS paper settings (CIFAR-10)"
+MAX_LINES, MAX_LINE = 3, 90  # "at most three short lines"
+
+
+# --- the presets themselves ------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_description_is_at_most_three_short_lines(name):
+    lines = PRESETS[name].description.split("\n")
+    assert 1 <= len(lines) <= MAX_LINES, lines
+    assert all(0 < len(line) <= MAX_LINE for line in lines), [len(line) for line in lines]
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_preset_names_a_registered_indicator_and_cites_no_internal_file(name):
+    preset = PRESETS[name]
+    assert preset.indicator in INDICATORS.names()
+    assert bool(preset.measured) == bool(preset.reproduce)  # numbers come with their command
+    for text in (preset.description, preset.measured, preset.reproduce):
+        assert "ALGORITHMS.md" not in text
+
+
+def test_collapse_demo_is_about_parameter_free_mass_and_says_how_it_was_measured():
+    demo = PRESETS[DEMO]
+    assert demo.indicator == "pf_mass"
+    assert "0.63 → 0.75" in demo.measured and "seed 2" in demo.measured.lower()
+    argv = shlex.split(demo.reproduce)
+    assert argv[0] == "python" and (ROOT / argv[1]).is_file()
+
+
+def test_a_run_is_traced_to_its_preset_by_name_then_by_settings():
+    demo = preset_values(DEMO)
+    assert preset_of(demo) == DEMO
+    assert preset_of({**demo, "algorithm": "single"}) == DEMO          # the pair's other half
+    renamed = {**preset_values(DARTS), "name": "my run"}
+    assert preset_of(renamed) == DARTS                                # by its settings
+    assert preset_of({**renamed, "epochs": 7}) is None                # changed: no preset
+    assert preset_of(tiny().to_dict()) is None
+    assert story_indicator([demo, {**demo, "algorithm": "single"}]) == "pf_mass"
+    assert story_indicator([preset_values(DARTS)] * 2) == "skip_mass"
+    assert story_indicator([demo, preset_values(DARTS)]) == DEFAULT_INDICATOR  # two stories
+    assert story_indicator([tiny().to_dict()] * 2) == DEFAULT_INDICATOR == "pf_mass"
+
+
+# --- the pages ---------------------------------------------------------------------------------
+def record(store: RunStore, run_name: str, **cfg) -> str:
+    """A real one-epoch search recorded into the store, as the run manager would."""
+    config = tiny(**cfg)
+    run_id = store.create_run(config.to_dict(), name=run_name)
+    rec = store.recorder(run_id)
+    search(config, rec, checkpoint_dir=store.run_dir(run_id))
+    rec.close()
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory):
+    """Two pairs of tiny runs: one carrying the collapse demo's run name, one the DARTS
+    preset's (the compare page traces runs to presets by that name)."""
+    home = tmp_path_factory.mktemp("presets") / "runs"
+    s = RunStore(home)
+    ids = {}
+    for key, title in (("demo", DEMO), ("darts", DARTS)):
+        name = PRESETS[title].overrides["name"]
+        ids[key] = [record(s, f"{name} · {a}", algorithm=a, name=name)
+                    for a in ("bilevel-1st", "single")]
+    s.close()
+    return home, ids
+
+
+@pytest.fixture
+def app(home):
+    """Opens the app (on a page, with query parameters); releases the run manager after."""
+
+    def open_app(page: str | None = None, **query: str) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params.update(query)
+        at.run()
+        if page:
+            at.switch_page(page).run()
+        assert not at.exception, at.exception
+        return at
+
+    yield open_app
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    for t in threading.enumerate():
+        if t.name == "dartboard-warm-up":
+            t.join(120)
+
+
+def test_launch_shows_the_short_description_and_what_we_measured(app):
+    at = app()
+    assert at.selectbox(key="launch_preset").value == DEMO
+    captions = [c.value for c in at.caption]
+    assert PRESETS[DEMO].description.replace("\n", "  \n") in captions
+    measured = [e for e in at.expander if e.label == "What we measured"]
+    assert len(measured) == 1
+    assert any("0.63 → 0.75" in m.value for m in measured[0].markdown)
+    assert [c.value for c in measured[0].code] == [PRESETS[DEMO].reproduce]
+
+    at.selectbox(key="launch_preset").set_value("Quick look (seconds)").run()
+    assert not [e for e in at.expander if e.label == "What we measured"]  # nothing measured
+
+
+def test_compare_opens_on_the_indicator_of_the_runs_preset(app, home, filled):
+    shutil.copytree(filled[0], home)
+    ids = filled[1]
+    at = app("pages/compare.py", runs=",".join(ids["demo"]))
+    assert at.selectbox(key="compare_indicator").value == "pf_mass.cell"  # not skip mass
+    at.selectbox(key="compare_indicator").set_value("entropy.cell").run()
+    assert at.selectbox(key="compare_indicator").value == "entropy.cell"  # a choice sticks
+
+    at.multiselect(key="compare_runs").set_value(ids["darts"]).run()      # another preset's runs
+    assert at.selectbox(key="compare_indicator").value == "skip_mass.cell"
+
+    at.multiselect(key="compare_runs").set_value([ids["demo"][0], ids["darts"][0]]).run()
+    assert at.selectbox(key="compare_indicator").value == f"{DEFAULT_INDICATOR}.cell"
