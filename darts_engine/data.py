@@ -8,7 +8,24 @@ Images are held in memory as tensors (uint8 or float) and batched by index, whic
 than a DataLoader for these sizes and exactly reproducible: the order of epoch e of stream s is
 a permutation drawn from a generator seeded by (seed, s, e), so a run resumed at an epoch
 boundary sees the same batches as an uninterrupted one. The training set is split once into
-fixed, seeded halves (DARTS' train/val split, ALGORITHMS.md §3.5).
+fixed, seeded halves: the w half and the held-out half (DARTS' 50/50 split of the CIFAR-10
+training set, Liu et al. 2019; quark0 cnn/train_search.py `main`, which splits by index
+where we split at random).
+
+`augment=True` means what the reference code does on each dataset (`Augmentation`):
+- CIFAR-10 / CIFAR-100: RandomCrop(32, padding=4) then RandomHorizontalFlip, on the raw image
+  (padded with black, torchvision's fill=0) before normalising, drawn per sample, on BOTH
+  halves: quark0 cnn/train_search.py draws the w and the α batches from one `train_data` built
+  with utils.py `_data_transforms_cifar10`'s train transform, and AutoDL-Projects'
+  `get_nas_search_loaders` (xautodl/datasets/get_dataset_with_transform.py) builds NB201's
+  search loader the same way.
+- every other dataset (no reference search code): our random shift by up to size/8 pixels
+  (zero = the mean colour, padded after normalising) and flips only where they keep the label
+  (natural images), on the w stream only, so the small built-in sets cannot simply be
+  memorised by the weights while α and the validation metrics see the images as they are.
+Evaluation passes (`BatchStream.ordered`, the whole split in order) are never augmented, as in
+AutoDL's valid_loader (test transform). quark0's `infer` reads the augmented valid_queue; we
+keep validation accuracy clean instead.
 """
 
 from __future__ import annotations
@@ -33,6 +50,22 @@ class DataError(RuntimeError):
     """A dataset could not be loaded; the message says where we looked and what to do."""
 
 
+@dataclass(frozen=True)
+class Augmentation:
+    """What `augment=True` does on one dataset: a random crop of the image size after padding
+    by `pad` pixels (0: size // 8), plus a horizontal flip where `ImageSet.flip`."""
+
+    pad: int
+    pad_raw: bool      # pad the raw image with 0 before normalising (torchvision RandomCrop)
+    both_streams: bool  # the held-out (α) stream's batches too, not only the w stream's
+
+
+# Our own, on data without reference search code: w stream only, padded in normalised space.
+SHIFT = Augmentation(pad=0, pad_raw=False, both_streams=False)
+# quark0 utils.py `_data_transforms_cifar10` / AutoDL get_dataset_with_transform.py, both halves.
+CIFAR_CROP_FLIP = Augmentation(pad=4, pad_raw=True, both_streams=True)
+
+
 @dataclass
 class ImageSet:
     """Whole training set in memory. x: (N, C, H, W) uint8 or float32; y: (N,) int64."""
@@ -43,6 +76,7 @@ class ImageSet:
     std: tuple[float, ...]
     num_classes: int
     flip: bool  # horizontal flips are label-preserving (natural images, not digits)
+    augmentation: Augmentation = SHIFT
 
     @property
     def shape(self) -> DataShape:
@@ -158,7 +192,8 @@ def _torchvision(name: str, root: Path, download: bool) -> ImageSet:
     x = _uint8_chw(ds.data, hwc)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
     # Normalisation constants are in [0, 1] units; uint8 images are scaled in the stream.
-    return ImageSet(x, y, mean, std, n_cls, flip)
+    aug = CIFAR_CROP_FLIP if name in ("cifar10", "cifar100") else SHIFT
+    return ImageSet(x, y, mean, std, n_cls, flip, aug)
 
 
 IMAGEFOLDER_SIZE = 32
@@ -243,7 +278,11 @@ def _check_batch(cfg: SearchConfig, n: int) -> None:
 # --- splits and streams ------------------------------------------------------------------------
 
 class BatchStream:
-    """Seeded minibatches from one split. `epoch(e)` is the persistent iterator of epoch e."""
+    """Seeded minibatches from one split. `epoch(e)` is the persistent iterator of epoch e.
+
+    With `augment`, every batch of `epoch` is augmented as `data.augmentation` says, with
+    offsets and flips drawn per sample from the epoch's seeded generator; `ordered` never is.
+    """
 
     def __init__(self, data: ImageSet, idx: torch.Tensor, batch_size: int, seed: int,
                  stream: int, augment: bool, device: torch.device) -> None:
@@ -251,6 +290,7 @@ class BatchStream:
         self.y = data.y[idx].to(device)
         self.batch_size, self.seed, self.stream = batch_size, seed, stream
         self.augment, self.flip, self.device = augment, data.flip, device
+        self.augmentation = data.augmentation
         scale = 255.0 if data.x.dtype == torch.uint8 else 1.0
         shape = (1, -1, 1, 1)
         self._mean = torch.tensor(data.mean, device=device).view(shape) * scale
@@ -288,24 +328,38 @@ class BatchStream:
         return (x.float() - self._mean) / self._std
 
     def _prepare(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        x = self._normalise(x)
-        if self.augment:
-            x = random_shift(x, max(1, x.shape[-1] // 8), g, self.flip)
-        return x
+        if not self.augment:
+            return self._normalise(x)
+        aug = self.augmentation
+        pad = aug.pad or max(1, x.shape[-1] // 8)
+        if aug.pad_raw:  # torchvision: RandomCrop(padding=pad) on the raw image, then Normalize
+            return self._normalise(random_shift(x.float(), pad, g, self.flip))
+        return random_shift(self._normalise(x), pad, g, self.flip)
 
 
 def random_shift(x: torch.Tensor, pad: int, g: torch.Generator, flip: bool) -> torch.Tensor:
-    """Random crop after zero padding by `pad` (and optional horizontal flip), per sample."""
+    """Random crop after zero padding by `pad` (and optional horizontal flip), per sample:
+    offsets uniform in [0, 2·pad] per axis, a flip with probability ½ (torchvision's
+    RandomCrop and RandomHorizontalFlip), drawn from `g`."""
+    b = x.shape[0]
+    oy = torch.randint(0, 2 * pad + 1, (b,), generator=g)
+    ox = torch.randint(0, 2 * pad + 1, (b,), generator=g)
+    mirror = torch.rand(b, generator=g) < 0.5 if flip else None
+    return crop_flip(x, pad, oy, ox, mirror)
+
+
+def crop_flip(x: torch.Tensor, pad: int, oy: torch.Tensor, ox: torch.Tensor,
+              mirror: torch.Tensor | None) -> torch.Tensor:
+    """x: (B, C, H, W), zero-padded by `pad`; sample i is cropped at rows oy[i]:oy[i]+H and
+    columns ox[i]:ox[i]+W of the padded image, then mirrored left-right where mirror[i]."""
     b, _, h, w = x.shape
+    dev = x.device
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    oy = torch.randint(0, 2 * pad + 1, (b,), generator=g).to(x.device)
-    ox = torch.randint(0, 2 * pad + 1, (b,), generator=g).to(x.device)
-    rows = (oy[:, None] + torch.arange(h, device=x.device))[:, :, None]   # (B, H, 1)
-    cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, :]   # (B, 1, W)
-    if flip:
-        mirror = (torch.rand(b, generator=g) < 0.5).to(x.device)[:, None, None]
-        cols = torch.where(mirror, cols.flip(-1), cols)
-    out = padded[torch.arange(b, device=x.device)[:, None, None], :, rows, cols]  # (B, H, W, C)
+    rows = (oy.to(dev)[:, None] + torch.arange(h, device=dev))[:, :, None]   # (B, H, 1)
+    cols = (ox.to(dev)[:, None] + torch.arange(w, device=dev))[:, None, :]   # (B, 1, W)
+    if mirror is not None:
+        cols = torch.where(mirror.to(dev)[:, None, None], cols.flip(-1), cols)
+    out = padded[torch.arange(b, device=dev)[:, None, None], :, rows, cols]  # (B, H, W, C)
     return out.permute(0, 3, 1, 2).contiguous()
 
 
@@ -327,5 +381,7 @@ def load_search_data(cfg: SearchConfig, device: torch.device) -> SearchData:
     _check_batch(cfg, len(split))
     n_w = int(math.floor(len(split) * cfg.train_portion))
     train = BatchStream(data, split[:n_w], cfg.batch_size, cfg.seed, 0, cfg.augment, device)
-    held = BatchStream(data, split[n_w:], cfg.batch_size, cfg.seed, 1, False, device)
+    # The held-out half is augmented only where the reference augments the α batches too.
+    held_augment = cfg.augment and data.augmentation.both_streams
+    held = BatchStream(data, split[n_w:], cfg.batch_size, cfg.seed, 1, held_augment, device)
     return SearchData(train, held, data.shape)

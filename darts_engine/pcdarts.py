@@ -1,14 +1,16 @@
-"""PC-DARTS (Xu et al., ICLR 2020; ALGORITHMS.md §5) as a method.
+"""PC-DARTS (Xu et al., ICLR 2020; yuhuixu1993/PC-DARTS) as a method.
 
-- Partial channel connections (§5.1): every MixedOp runs its ops on the first C/K channels
-  (K = `pc_k`); the rest bypass them (2×2 max-pooled on reduction edges); then a K-group channel
-  shuffle. `supernet.PartialMixedOp`.
-- Edge normalisation (§5.2): β, one logit per edge and cell type, registered next to α (so the
-  Adam optimiser and checkpoints see it and SGD never does); node i = Σ_j softmax_i(β)_j ·
-  MixedOp_ij(h_j). `Supernet.edge_weights()`.
-- Derivation (§5.2) from softmax(α)·softmax(β): the loop passes β to `SearchSpace.derive`
-  whenever the model has it.
-- Warm-up (§5.3): the general `warmup_epochs` (w only, no α/β steps); the preset sets 15.
+- Partial channel connections (their model_search.py `MixedOp`, `channel_shuffle`): every
+  MixedOp runs its ops on the first C/K channels (K = `pc_k`); the rest bypass them (2×2
+  max-pooled on reduction edges); then a K-group channel shuffle. `supernet.PartialMixedOp`.
+- Edge normalisation (model_search.py `Network.forward`, `betas_normal` / `betas_reduce`): β,
+  one logit per edge and cell type, registered next to α (so the Adam optimiser and checkpoints
+  see it and SGD never does); node i = Σ_j softmax_i(β)_j · MixedOp_ij(h_j).
+  `Supernet.edge_weights()`.
+- Derivation (model_search.py `Network.genotype`) from softmax(α)·softmax(β): the loop passes
+  β to `SearchSpace.derive` whenever the model has it.
+- Warm-up (train_search.py `train`: `if epoch >= 15: architect.step(...)`): the general
+  `warmup_epochs` (w only, no α/β steps); the preset sets 15.
 
 The reference is `bilevel-1st` (α step, then w step); `single` and `bilevel-2nd` also work since
 β is just one more architecture tensor. Per epoch the run stores, for each cell type t,
@@ -57,10 +59,11 @@ register(Method(
 
 offer_preset(
     "PC-DARTS paper settings (CIFAR-10)",
-    "PC-DARTS' CIFAR-10 search (Xu et al. 2020, ALGORITHMS.md §5.3): K=4, edge normalisation, "
-    "8 cells, C=16, 50 epochs of which 15 warm-up (w only), batch 256, SGD 0.1 cosine to 0, "
-    "Adam 6e-4 on α and β. Needs CIFAR-10 under data_root (or download on) and a GPU.",
+    "PC-DARTS' CIFAR-10 search (Xu et al. 2020; train_search.py in their code): K=4, edge "
+    "normalisation, 8 cells, C=16, 50 epochs of which 15 warm-up (w only), batch 256, SGD 0.1 "
+    "cosine to 0, Adam 6e-4 on α and β, random crop + flip on both halves. Needs CIFAR-10 "
+    "under data_root (or download on) and a GPU.",
     dict(space="darts", algorithm="bilevel-1st", method="pc-darts", dataset="cifar10", pc_k=4,
          init_channels=16, cells=8, epochs=50, warmup_epochs=15, batch_size=256, lr=0.1,
-         lr_min=0.0, momentum=0.9, weight_decay=3e-4, grad_clip=5.0, arch_lr=6e-4,
+         lr_min=0.0, augment=True, momentum=0.9, weight_decay=3e-4, grad_clip=5.0, arch_lr=6e-4,
          arch_beta1=0.5, arch_beta2=0.999, arch_weight_decay=1e-3, name="PC-DARTS CIFAR-10"))
