@@ -1,16 +1,25 @@
 """Update rules, registered by name. One search loop (search.py) serves them all.
 
-- `bilevel-1st`: DARTS first order (ALGORITHMS.md §3.2): α step on a held-out batch at the
-  current w, then a w step on the training batch with the updated α (order as quark0, §3.4).
-- `bilevel-2nd`: DARTS second order, unrolled (§3.3): virtual step that mimics SGD with momentum
-  and weight decay, ξ = current weight lr, finite-difference Hessian-vector product with
+- `bilevel-1st`: DARTS first order (Liu et al. 2019, §2.3, ξ = 0): the α gradient is
+  ∇_α L_val(w, α) on a held-out batch; the w step is SGD on a training batch.
+- `bilevel-2nd`: DARTS second order, unrolled (Liu et al. 2019, §2.3; quark0
+  cnn/architect.py `_backward_step_unrolled`): virtual step that mimics SGD with momentum and
+  weight decay, ξ = current weight lr, finite-difference Hessian-vector product with
   ε = 0.01/‖v‖ on the training batch; weights and BN buffers are restored exactly.
-- `single`: Single-DARTS (§4.3): one forward and one backward on one training batch give both
-  w.grad and α.grad; the SGD and Adam steps are taken at the same point.
+- `single`: Single-DARTS (Hou et al. 2021, arXiv 2108.08128): one forward and one backward on
+  one training batch give both w.grad and α.grad; the SGD and Adam steps are taken at one point.
 
-Gradient hygiene (§3.6): α never enters the SGD optimiser; each step asks autograd only for the
+Step order of the bi-level rules (config `step_order`, `StepContext.step_order`):
+- "alpha-first" (default): quark0 cnn/train_search.py `train`: `architect.step(...)` on the
+  held-out batch, then the w step with the updated α.
+- "weights-first": AutoDL-Projects exps/NAS-Bench-201-algos/DARTS-V1.py `search_func`: the w
+  step with the current α, then the α step at the new w. (AutoDL's DARTS-V2.py, the unrolled
+  rule, keeps α first; weights-first with `bilevel-2nd` has no reference script.)
+
+Gradient hygiene: α never enters the SGD optimiser; each step asks autograd only for the
 gradients it is about to use (`autograd.grad(..., alphas)` / `backward(inputs=weights)`), so
-no optimiser ever sees gradients of the other stream's loss.
+no optimiser ever sees gradients of the other stream's loss. (quark0 keeps α out of
+`model.parameters()`; AutoDL's V1 script clips `network.parameters()`, α included.)
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ class StepContext:
     lr: float                  # current weight lr (ξ of the unrolled step)
     grad_clip: float
     update_alpha: bool = True  # False during warm-up epochs
+    step_order: str = "alpha-first"  # bi-level only: "alpha-first" (quark0) | "weights-first"
     # Mixing weights for the w step (None: the model's own softmax). MS-DARTS / SDARTS hook in.
     w_step_mixing: MixingFn | None = None
 
@@ -112,14 +122,31 @@ def _clip(weights: list[nn.Parameter], max_norm: float) -> torch.Tensor:
 # --- bilevel, first order ------------------------------------------------------------------------
 
 def bilevel_first_order(ctx: StepContext, train: Batch, held: Batch | None) -> StepStats:
-    assert held is not None, "bi-level steps need a held-out batch"
-    stats = StepStats(torch.tensor(0.0), torch.tensor(0.0), torch.tensor(0.0))
-    if ctx.update_alpha:
+    def alpha_grads() -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
         val_loss, val_logits = forward_loss(ctx.model, held)
         grads = torch.autograd.grad(val_loss, ctx.model.arch_parameters())
+        return list(grads), val_loss.detach(), val_logits.detach()
+
+    return _bilevel_step(ctx, train, held, alpha_grads)
+
+
+def _bilevel_step(ctx: StepContext, train: Batch, held: Batch | None,
+                  alpha_grads: Callable[[], tuple[list[torch.Tensor], torch.Tensor,
+                                                  torch.Tensor]]) -> StepStats:
+    """One α step (Adam on `alpha_grads()`) and one w step, in `ctx.step_order`."""
+    assert held is not None, "bi-level steps need a held-out batch"
+    stats = StepStats(torch.tensor(0.0), torch.tensor(0.0), torch.tensor(0.0))
+
+    def alpha_step() -> None:
+        grads, val_loss, val_logits = alpha_grads()
         stats.alpha_grad_norm = _set_alpha_grads(ctx, grads)
-        stats.val_loss, stats.val_acc = val_loss.detach(), accuracy(val_logits, held[1])
+        stats.val_loss, stats.val_acc = val_loss, accuracy(val_logits, held[1])
+
+    if ctx.update_alpha and ctx.step_order == "alpha-first":
+        alpha_step()
     stats.train_loss, stats.train_acc, stats.weight_grad_norm = weight_step(ctx, train)
+    if ctx.update_alpha and ctx.step_order == "weights-first":
+        alpha_step()
     return stats
 
 
@@ -182,13 +209,7 @@ def unrolled_alpha_grads(ctx: StepContext, train: Batch, held: Batch, fd_scale: 
 
 def bilevel_second_order(ctx: StepContext, train: Batch, held: Batch | None) -> StepStats:
     assert held is not None, "bi-level steps need a held-out batch"
-    stats = StepStats(torch.tensor(0.0), torch.tensor(0.0), torch.tensor(0.0))
-    if ctx.update_alpha:
-        grads, val_loss, val_logits = unrolled_alpha_grads(ctx, train, held)
-        stats.alpha_grad_norm = _set_alpha_grads(ctx, grads)
-        stats.val_loss, stats.val_acc = val_loss, accuracy(val_logits, held[1])
-    stats.train_loss, stats.train_acc, stats.weight_grad_norm = weight_step(ctx, train)
-    return stats
+    return _bilevel_step(ctx, train, held, lambda: unrolled_alpha_grads(ctx, train, held))
 
 
 # --- single level (Single-DARTS) ----------------------------------------------------------------
@@ -217,15 +238,15 @@ def single_level(ctx: StepContext, train: Batch, held: Batch | None) -> StepStat
 
 ALGORITHMS.register("bilevel-1st", Algorithm(
     "bilevel-1st", bilevel_first_order, True,
-    "DARTS first order: α on held-out batches, w on training batches (Liu et al. 2019, §3.2)"),
+    "DARTS first order: α on held-out batches, w on training batches (Liu et al. 2019, §2.3)"),
     "DARTS first order (bi-level)")
 ALGORITHMS.register("bilevel-2nd", Algorithm(
     "bilevel-2nd", bilevel_second_order, True,
     "DARTS second order: unrolled one-step hypergradient with a finite-difference Hessian-vector "
-    "product (Liu et al. 2019, §3.3); ~2-4× the cost of first order"),
+    "product (Liu et al. 2019, §2.3); ~2-4× the cost of first order"),
     "DARTS second order (bi-level, unrolled)")
 ALGORITHMS.register("single", Algorithm(
     "single", single_level, False,
     "Single-DARTS: w and α updated together from one loss on the same training batch "
-    "(Hou et al. 2021, §4.3)"),
+    "(Hou et al. 2021, arXiv 2108.08128)"),
     "Single-DARTS (single-level)")

@@ -4,7 +4,8 @@ The launch form, the CLI flags and a saved TOML/JSON file all build the same `Se
 Every field carries its help text and allowed range in `dataclasses.field(metadata=...)`, so
 the form and the CLI are generated from this one block of defaults.
 
-Defaults follow DARTS' CIFAR-10 search (ALGORITHMS.md §3.5, §11). Two are resolved when the
+Defaults follow DARTS' CIFAR-10 search (Liu et al. 2019; quark0 cnn/train_search.py's argparse
+defaults), except the built-in digits dataset and `arch_lr`. Two are resolved when the
 search starts because they depend on the space or the data: `cells` (space default) and
 `arch_lr` ("auto": the paper's 3e-4 scaled to the number of steps per epoch, see
 `resolve_arch_lr`).
@@ -34,6 +35,8 @@ class ConfigError(ValueError):
 PAPER_STEPS_PER_EPOCH = 391
 PAPER_ARCH_LR = 3e-4
 MAX_ARCH_LR_SCALE = 30.0
+# Bi-level step orders (algorithms.py `bilevel_first_order` documents both).
+STEP_ORDERS = ("alpha-first", "weights-first")
 
 
 def _f(default: Any, help: str, *, lo: float | None = None, hi: float | None = None,
@@ -62,8 +65,17 @@ class SearchConfig:
                               lo=0.05, hi=0.95, group="data")
     data_limit: int = _f(0, "Use at most this many training images (0 = all). Handy for quick "
                          "what-ifs on big datasets.", lo=0, group="data")
-    augment: bool = _f(False, "Random shifts (and flips for natural images) on the training "
-                       "stream, so small data cannot simply be memorised.", group="data")
+    augment: bool = _f(False, "Augment the training batches as the reference code does. "
+                       "CIFAR-10/100: random crop 32 after zero padding by 4, then a random "
+                       "horizontal flip, on BOTH halves (w and α; quark0 and AutoDL draw both "
+                       "from one augmented training set). Other datasets: random shifts (flips "
+                       "for natural images) on the w half only, so small data cannot simply be "
+                       "memorised. Validation passes are never augmented.", group="data")
+    step_order: str = _f("alpha-first", "Order of the two bi-level steps in each iteration: "
+                         "'alpha-first' (quark0/darts train_search.py: α step, then the w step "
+                         "with the updated α) or 'weights-first' (AutoDL-Projects' NAS-Bench-201 "
+                         "DARTS-V1 script: w step, then the α step at the new w). The lr "
+                         "schedule is the same per-epoch cosine in both.", group="search")
     # --- network --------------------------------------------------------------------
     init_channels: int = _f(16, "C: channels of the first cell (DARTS: 16).", lo=1, hi=256,
                             group="network")
@@ -160,7 +172,7 @@ class SearchConfig:
                        lo=1, hi=64, group="method")
     ms_bandwidth: float = _f(1.0, "MS-DARTS: Gaussian kernel bandwidth h. Constant 1.0 as in "
                              "the code we read; the paper's bandwidth schedule and its "
-                             "selection study could NOT be verified (ALGORITHMS.md §6.2).",
+                             "selection study could NOT be verified (see the Guide).",
                              lo=0.0, hi=100.0, lo_open=True, group="method")
     lfr_stages: int = _f(3, "LFR-DARTS (approximation): depth stages searched shallow to deep, "
                          "each deriving and freezing its cells (3 = one per resolution stage; "
@@ -288,6 +300,15 @@ def validate(cfg: SearchConfig) -> None:
             if value not in reg:
                 raise ConfigError(f"{f.name} must be one of: {', '.join(reg.names())}; "
                                   f"got {value!r}", field=f.name)
+    if cfg.step_order not in STEP_ORDERS:
+        raise ConfigError(f"step_order must be one of: {', '.join(STEP_ORDERS)}; got "
+                          f"{cfg.step_order!r}", field="step_order")
+    bilevel = registries.ALGORITHMS.get(cfg.algorithm).uses_held_out
+    if cfg.step_order != "alpha-first" and not bilevel:
+        raise ConfigError(f"step_order {cfg.step_order!r} needs a bi-level algorithm; "
+                          f"{cfg.algorithm!r} takes the w and α steps at one point. Set "
+                          f"step_order to 'alpha-first' or pick a bi-level algorithm",
+                          field="step_order")
     if cfg.lr_min > cfg.lr:
         raise ConfigError(f"lr_min must be <= lr ({cfg.lr:g}), got {cfg.lr_min:g}",
                           field="lr_min")

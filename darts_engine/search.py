@@ -4,7 +4,8 @@
 the registered update rule step by step, checks `control` between steps (stop / pause), and
 after every epoch evaluates the held-out split, derives the genotype, writes a checkpoint (when
 given a folder) and reports an `EpochRecord`. Order within an epoch follows quark0's
-train_search.py (ALGORITHMS.md §3.4); the cosine lr is computed explicitly per epoch (§3.5).
+cnn/train_search.py `main` / `train` (the α-then-w order within a step is the config's
+`step_order`, see algorithms.py); the cosine lr is computed explicitly per epoch (`cosine_lr`).
 """
 
 from __future__ import annotations
@@ -119,7 +120,15 @@ def resolve_device(name: str) -> torch.device:
 
 
 def cosine_lr(cfg: SearchConfig, epoch: int) -> float:
-    """lr(e) = η_min + ½(η_max − η_min)(1 + cos(π e / E)), evaluated at the start of epoch e."""
+    """lr(e) = η_min + ½(η_max − η_min)(1 + cos(π e / E)), evaluated at the start of epoch e.
+
+    The same in both step orders. quark0 cnn/train_search.py steps torch's CosineAnnealingLR
+    once per epoch (its logged lr is 0.025 at epoch 0). AutoDL's NAS-Bench-201 scripts call
+    `w_scheduler.update(epoch, 0.0)` per epoch and `scheduler.update(None, step / len(loader))`
+    per iteration, but their `CosineAnnealingLR.get_lr` (xautodl/procedures/optimizers.py)
+    reads the iteration only inside a warm-up, and DARTS.config has warmup 0: the lr is this
+    per-epoch cosine there too (T_max = epochs = 50, eta_min 0.001).
+    """
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs))
 
 
@@ -176,7 +185,8 @@ def build_search(cfg: SearchConfig, data: SearchData | None = None) -> SearchSet
         model = space.build(cfg.init_channels, cfg.cells, data.shape, cfg.seed,
                             relaxation=cfg.relaxation, impl=cfg.impl, **method.model_options())
     model.to(device)
-    ctx = StepContext(model, *make_optimisers(cfg, model), cfg.lr, cfg.grad_clip)
+    ctx = StepContext(model, *make_optimisers(cfg, model), cfg.lr, cfg.grad_clip,
+                      step_order=cfg.step_order)
     setup = SearchSetup(cfg, space, algorithm, data, model, ctx, device, method)
     method.attach(setup)
     return setup

@@ -23,6 +23,8 @@ from darts_engine.registries import by_name
     ({"init_channels": 5}, "init_channels", "even"),
     ({"lr_min": 1.0}, "lr_min", "<= lr"),
     ({"alert_action": "panic"}, "alert_action", "alert, stop"),
+    ({"step_order": "beta-first"}, "step_order", "alpha-first, weights-first"),
+    ({"step_order": "weights-first", "algorithm": "single"}, "step_order", "alpha-first"),
 ])
 def test_bad_values_name_the_field(changes, field, words):
     with pytest.raises(ConfigError) as e:
