@@ -24,7 +24,6 @@ from .registries import by_name
 from .search import SearchResult, build_search, check_resumable, search
 from .store import RunStore, StoreError, default_home
 
-
 RESUMABLE = ("interrupted", "stopped", "failed")
 
 

@@ -21,7 +21,7 @@ TINY = ["--dataset", "shapes", "--data-limit", "128", "--batch-size", "32", "--s
 def cli(home, *args, timeout=120, env=None, text=True):
     """The CLI in a subprocess. text=False keeps the bytes: text mode turns `\\r` into `\\n`."""
     return subprocess.run([sys.executable, "-m", "darts_engine", "--home", str(home), *args],
-                          capture_output=True, text=text, timeout=timeout,
+                          capture_output=True, text=text, timeout=timeout, check=False,
                           env={**os.environ, **(env or {})})
 
 
