@@ -59,10 +59,9 @@ register(Method(
 
 offer_preset(
     "PC-DARTS paper settings (CIFAR-10)",
-    "PC-DARTS' CIFAR-10 search (Xu et al. 2020; train_search.py in their code): K=4, edge "
-    "normalisation, 8 cells, C=16, 50 epochs of which 15 warm-up (w only), batch 256, SGD 0.1 "
-    "cosine to 0, Adam 6e-4 on α and β, random crop + flip on both halves. Needs CIFAR-10 "
-    "under data_root (or download on) and a GPU.",
+    "PC-DARTS' CIFAR-10 search (Xu et al. 2020): partial channels K=4, edge normalisation β.\n"
+    "Watch β's edge weights next to α, and whether the cell avoids all-skip.\n"
+    "Needs CIFAR-10 under data_root (or download on) and a GPU.",
     dict(space="darts", algorithm="bilevel-1st", method="pc-darts", dataset="cifar10", pc_k=4,
          init_channels=16, cells=8, epochs=50, warmup_epochs=15, batch_size=256, lr=0.1,
          lr_min=0.0, augment=True, momentum=0.9, weight_decay=3e-4, grad_clip=5.0, arch_lr=6e-4,

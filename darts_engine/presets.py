@@ -87,15 +87,16 @@ PRESETS: dict[str, Preset] = {
         "Needs CIFAR-10 under data_root (or download on) and, realistically, a GPU.",
         {"space": "darts", "algorithm": "bilevel-1st", "dataset": "cifar10", "init_channels": 16,
          "cells": 8, "epochs": 50, "batch_size": 64, "lr": 0.025, "lr_min": 0.001,
-         "weight_decay": 3e-4, "arch_lr": 3e-4, "name": "DARTS CIFAR-10"},
+         "weight_decay": 3e-4, "arch_lr": 3e-4, "augment": True, "name": "DARTS CIFAR-10"},
         indicator="skip_mass"),
     "NAS-Bench-201 settings (CIFAR-10)": Preset(
-        "NAS-Bench-201's DARTS setup (Dong & Yang 2020): C=16, N=5, 50 epochs.\n"
+        "NAS-Bench-201's DARTS setup (Dong & Yang 2020): C=16, N=5, 50 epochs, w step first.\n"
         "In the benchmark's own runs DARTS ends in the all-skip_connect cell: watch skip mass.\n"
         "Needs CIFAR-10 under data_root (or download on) and a GPU.",
         {"space": "nb201", "algorithm": "bilevel-1st", "dataset": "cifar10", "init_channels": 16,
          "cells": 5, "epochs": 50, "batch_size": 64, "lr": 0.025, "lr_min": 0.001,
-         "weight_decay": 5e-4, "nesterov": True, "arch_lr": 3e-4, "name": "NB201 CIFAR-10"},
+         "weight_decay": 5e-4, "nesterov": True, "arch_lr": 3e-4, "augment": True,
+         "step_order": "weights-first", "name": "NB201 CIFAR-10"},
         indicator="skip_mass"),
 }
 
