@@ -1,14 +1,17 @@
-"""Collapse indicators (ALGORITHMS.md §8), registered by name, and the tracker the loop calls.
+"""Collapse indicators from the DARTS-collapse literature, registered by name, and the tracker
+the loop calls.
 
 Most indicators are pure functions of plain data for one cell type: the mixing weights (the
 run's relaxation of α, softmax by default) or the raw α, shape (edges, ops), and the derived
 cell's kept edges as (op, input j, target node) triples (`genotype.genotype_ops`). Two need the
 model and are computed every k epochs only:
-- the dominant eigenvalue of ∇²_α L_val (§8.1, RobustDARTS) from Hessian-vector products
+- the dominant eigenvalue of ∇²_α L_val (RobustDARTS, Zela et al. 2020, §4; its code computes
+  the full Hessian in src/search/analyze.py) from Hessian-vector products
   (power iteration's Krylov space, Lanczos), or exactly from the full Hessian when α is small
   (NB201: 30 entries);
-- the discretisation gap (§8.5): supernet validation accuracy minus that of the discretised
-  network with inherited weights, after BN recalibration.
+- the discretisation gap (the gap SDARTS, Chen & Hsieh 2020, and FairDARTS, Chu et al. 2020,
+  set out to shrink): supernet validation accuracy minus that of the discretised network
+  with inherited weights, after BN recalibration.
 
 Every registered `Indicator` carries a short explanation for students (what it measures, what
 collapse looks like on it, where it comes from); the dashboard shows them. Values are stored in
@@ -204,7 +207,7 @@ class Indicator:
     title: str
     what: str                      # what it measures
     collapse: str                  # what a collapse looks like on it
-    source: str                    # the paper (and ALGORITHMS.md section)
+    source: str                    # the paper (authors, year, section) it comes from
     per_cell: bool                 # one value per cell type ("name.cell") or one per run
     # None: computed by the tracker from the model or the step records, not from a CellState
     fn: Callable[[CellState], float] | None = None
@@ -222,7 +225,7 @@ def _reg(name: str, title: str, what: str, collapse: str, source: str, *, per_ce
                         title)
 
 
-_DARTS_PLUS = "DARTS+ (Liang et al. 2019), ALGORITHMS.md §8.2"
+_DARTS_PLUS = "DARTS+ (Liang et al. 2019), §3: its early-stopping criteria"
 _reg("skip_count", "skip_connect in the derived cell",
      "How many of the edges kept in the final cell are skip connections (NB201: of 6 edges; "
      "DARTS: of 8).",
@@ -231,57 +234,61 @@ _reg("skip_count", "skip_connect in the derived cell",
 _reg("pf_count", "Parameter-free ops in the derived cell",
      "How many kept edges are parameter-free: none, skip, pooling (or noise).",
      "Rises as learnable convolutions lose the competition. The all-skip NB201 cell scores 6/6.",
-     "RobustDARTS (Zela et al. 2020), NAS-Bench-201; ALGORITHMS.md §8.4",
+     "RobustDARTS (Zela et al. 2020); NAS-Bench-201 (Dong & Yang 2020)",
      fn=lambda c: pf_count(c.edges))
 _reg("pf_mass", "Parameter-free mass",
      "Mean over edges of the total mixing weight (softmax of α) on parameter-free ops (none, "
      "skip, pools).",
      "Creeps up while convolutions lose weight. It can also fall while skip rises, because "
      "`none` loses weight at the same time: look at skip and none separately.",
-     "RobustDARTS (Zela et al. 2020); ALGORITHMS.md §8.4",
+     "RobustDARTS (Zela et al. 2020)",
      fn=lambda c: pf_mass(c.weights, c.ops))
 _reg("skip_mass", "skip_connect mass",
      "Mean over edges of the mixing weight (softmax of α) on skip_connect.",
      "Rises steadily in a collapsing bi-level search, long before the derived cell changes.",
-     "FairDARTS (Chu et al. 2020); ALGORITHMS.md §8.4", fn=lambda c: skip_mass(c.weights, c.ops))
+     "FairDARTS (Chu et al. 2020)", fn=lambda c: skip_mass(c.weights, c.ops))
 _reg("none_mass", "none mass",
      "Mean over edges of the mixing weight (softmax of α) on the `none` (zero) op.",
      "High `none` weight silently scales every other op on the edge down; NB201 searches on "
-     "harder data end with several `none` edges.", "NATS-Bench (Dong et al. 2021); §8.6",
+     "harder data end with several `none` edges.", "NATS-Bench (Dong et al. 2021)",
      fn=lambda c: none_mass(c.weights, c.ops))
 _reg("none_max", "Largest none weight",
      "The largest mixing weight of `none` on any edge.",
      "Near 1 means one edge is effectively cut off. The DARTS rule never picks `none`, so this "
-     "is the only place you see it.", "ALGORITHMS.md §8.6",
+     "is the only place you see it.",
+     "DARTS' derivation rule excludes `none` (Liu et al. 2019, §2.4); NATS-Bench "
+     "(Dong et al. 2021)",
      fn=lambda c: none_max(c.weights, c.ops))
 _reg("none_share", "Edges won by none",
      "Share of edges whose strongest op is `none`.",
      "Rises when the search learns to switch edges off instead of choosing an operation.",
-     "ALGORITHMS.md §8.6", fn=lambda c: none_share(c.weights, c.ops))
+     "NATS-Bench (Dong et al. 2021)", fn=lambda c: none_share(c.weights, c.ops))
 _reg("entropy", "Decidedness (normalised entropy)",
      "Mean entropy of each edge's mixing weights (softmax of α), divided by log(#ops on the "
      "edge): 1 = all ops equal, 0 = one op has all the weight.",
      "A fast drop together with rising parameter-free mass is the collapse signature. While it "
-     "is near 1 the derived cell is noise.", "ALGORITHMS.md §8.3",
+     "is near 1 the derived cell is noise.",
+     "Shannon entropy of DARTS' per-edge softmax (Liu et al. 2019, §2.2 eq. 2)",
      fn=lambda c: entropy(c.weights, c.allowed))
 _reg("margin", "Top-1 minus top-2 weight",
      "Mean over edges of the gap between the strongest and second-strongest op weight.",
      "Near 0: the choice on an edge is a coin toss. A margin growing in favour of skip means "
-     "the collapse is settling in.", "ALGORITHMS.md §8.3", fn=lambda c: margin(c.weights))
+     "the collapse is settling in.",
+     "DARTS' per-edge softmax (Liu et al. 2019, §2.2 eq. 2)", fn=lambda c: margin(c.weights))
 _reg("argmax_flips", "Argmax flips since last epoch",
      "How many edges changed their strongest op since the previous epoch.",
      "Many flips: the search has not decided yet. Flips all towards skip or none: collapse "
-     "in progress.", "ALGORITHMS.md §8.2",
+     "in progress.", _DARTS_PLUS,
      fn=lambda c: argmax_flips(c.prev_alpha, c.alpha))
 _reg("genotype_changes", "Derived-cell changes since last epoch",
      "How many (op, input) choices of the derived cell are new since the previous epoch.",
      "Should calm down as the search converges; late changes to parameter-free ops are "
-     "collapse.", "ALGORITHMS.md §8.2", fn=lambda c: genotype_changes(c.prev_edges, c.edges))
+     "collapse.", _DARTS_PLUS, fn=lambda c: genotype_changes(c.prev_edges, c.edges))
 _reg("edges_swapped", "Kept edges swapped since last epoch",
      "How many input connections of the derived DARTS cell are new since the previous epoch "
      "(NB201 keeps every edge, so it stays 0 there).",
      "Persistent swapping means edge strengths are nearly tied: the cell is not yet decided.",
-     "ALGORITHMS.md §8.2", fn=lambda c: edges_swapped(c.prev_edges, c.edges))
+     _DARTS_PLUS, fn=lambda c: edges_swapped(c.prev_edges, c.edges))
 _reg("rank_tau", "Ranking stability of learnable ops (Kendall τ)",
      "Per edge, how similarly the learnable ops are ranked by α now and one epoch ago "
      "(Kendall's τ, mean over edges; 1 = same order). Absent when a space has only one "
@@ -291,11 +298,11 @@ _reg("rank_tau", "Ranking stability of learnable ops (Kendall τ)",
 _reg("alpha_norm", "‖α‖",
      "The Euclidean norm of the raw architecture logits of the cell type.",
      "Grows as the softmax sharpens; β-DARTS regularises it to stop collapse.",
-     "β-DARTS (Ye et al. 2022); ALGORITHMS.md §8.8", fn=lambda c: alpha_norm(c.alpha))
+     "β-DARTS (Ye et al. 2022)", fn=lambda c: alpha_norm(c.alpha))
 _reg("alpha_lse", "Mean logsumexp(α)",
      "Mean over edges of logsumexp of the raw α: how large the logits are, softmax aside.",
      "Keeps growing in DARTS; β-DARTS penalises exactly this quantity.",
-     "β-DARTS (Ye et al. 2022); ALGORITHMS.md §8.8", fn=lambda c: alpha_lse(c.alpha))
+     "β-DARTS (Ye et al. 2022): its Beta-Decay regularisation", fn=lambda c: alpha_lse(c.alpha))
 _reg("rank_stable_epochs", "Epochs with an unchanged ranking",
      "For how many epochs in a row every edge (every cell type) has kept the same order of its "
      "learnable ops.", "DARTS+ stops the search once this reaches 10: more epochs only give "
@@ -304,31 +311,33 @@ _reg("alpha_grad_norm", "α gradient norm",
      "Mean over the epoch's reported steps of the norm of the α gradient.",
      "In single-level search it drops to ~0 once the training data is memorised: α then stop "
      "moving. A bi-level search keeps receiving a gradient from the validation batches.",
-     "ALGORITHMS.md §8.8", per_cell=False)
+     "an overfitting signal in the spirit of DARTS+ (Liang et al. 2019)", per_cell=False)
 _reg("weight_grad_norm", "Weight gradient norm",
      "Mean over the epoch's reported steps of the norm of the weight gradient (before clipping).",
      "Falling towards 0 means the supernet has fitted its training stream.",
-     "ALGORITHMS.md §8.8", per_cell=False)
+     "an overfitting signal in the spirit of DARTS+ (Liang et al. 2019)", per_cell=False)
 _reg("train_val_gap", "Supernet train − validation accuracy",
      "Training accuracy of the epoch minus validation accuracy of the supernet.",
      "A growing gap means the weights overfit: DARTS+ blames collapse on exactly this.",
-     "DARTS+ (Liang et al. 2019); ALGORITHMS.md §8.8", per_cell=False)
+     "DARTS+ (Liang et al. 2019): collapse as overfitting of bi-level search", per_cell=False)
 _reg("hessian_eig", "λmax of the validation-loss Hessian in α",
      "The largest eigenvalue of ∇²_α L_val on the same fixed held-out batch(es) each time "
      "(+ α weight decay): how sharp the loss landscape is along α.",
      "Rises sharply before the search collapses: a sharp minimum in α loses much accuracy "
      "when α is rounded to one op per edge. DARTS-ES stops when its local average grows 30% "
-     "in 8 epochs.", "RobustDARTS (Zela et al. 2020); ALGORITHMS.md §8.1", per_cell=False,
+     "in 8 epochs.", "RobustDARTS (Zela et al. 2020), §4 and DARTS-ES", per_cell=False,
      every="hessian_every")
 _reg("disc_val_acc", "Validation accuracy of the derived cell",
      "Validation accuracy of the discretised network (one op per kept edge, inherited weights, "
      "BN statistics recomputed), without retraining.",
      "Drops below the supernet's accuracy when the supernet relied on a mixture it will not "
-     "keep.", "ALGORITHMS.md §8.5", per_cell=False, every="gap_every")
+     "keep.", "SDARTS (Chen & Hsieh 2020); FairDARTS (Chu et al. 2020)", per_cell=False,
+     every="gap_every")
 _reg("disc_gap", "Discretisation gap",
      "Supernet validation accuracy minus that of the discretised network with the same weights.",
      "Large when α is undecided or the loss is sharp in α; SDARTS, MS-DARTS and FairDARTS all "
-     "try to shrink it.", "SDARTS (Chen & Hsieh 2020), FairDARTS; ALGORITHMS.md §8.5",
+     "try to shrink it.",
+     "SDARTS (Chen & Hsieh 2020); FairDARTS (Chu et al. 2020); MS-DARTS (Hsieh et al. 2021)",
      per_cell=False, every="gap_every")
 
 
@@ -347,7 +356,7 @@ def indicator_docs() -> list[dict[str, Any]]:
     return [INDICATORS.get(n).doc() for n in INDICATORS.names()]
 
 
-# --- Hessian of the validation loss w.r.t. α (§8.1) -----------------------------------------
+# --- Hessian of the validation loss w.r.t. α (RobustDARTS) ----------------------------------
 
 Hvp = Callable[[torch.Tensor], torch.Tensor]  # v (n,) -> H v (n,), float64
 
@@ -431,7 +440,7 @@ def hessian_eigenvalue(model: Supernet, batches: Sequence[Batch], cell_types: Se
         return top_eigenvalue(hvp, n)
 
 
-# --- discretisation gap (§8.5) ----------------------------------------------------------------
+# --- discretisation gap ----------------------------------------------------------------------
 
 def _row(g: Genotype, j: int, target: int) -> int:
     """α row of the edge j -> target (rows run node by node, as the supernets read them)."""
