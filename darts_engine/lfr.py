@@ -1,9 +1,10 @@
 """LFR-DARTS (Hao & Zhu, Soft Computing 26, 2022) — "LFR-DARTS (approximation)".
 
-Only the abstract could be read (ALGORITHMS.md §7): cells are searched one depth at a time,
-shallow to deep; after each, weak connections are pruned and the supernet is deepened, so the
-next cell is searched in the context of the cells already fixed. Stage counts, pruning rule and
-schedules are unknown; this is our interpretation (§7.3), run inside the ordinary search loop:
+Only the paper's abstract could be read (no code was found): cells are searched one depth at
+a time, shallow to deep; after each, weak connections are pruned and the supernet is deepened,
+so the next cell is searched in the context of the cells already fixed. Stage counts, pruning
+rule and schedules are unknown; this is our interpretation (deepening as in P-DARTS, Chen et
+al. 2019), run inside the ordinary search loop:
 
 - Stages follow the supernet's resolution stages (C, 2C, 4C). With `lfr_stages` = 3 each is
   one stage; with fewer, the deeper resolutions are searched together in the last stage.

@@ -1,8 +1,11 @@
 """Search spaces, registered by name: the op list, cell types, supernet builder and derivation.
 
-- `darts`: the 8-op DARTS CNN space (ALGORITHMS.md §1).
-- `nb201`: the NAS-Bench-201 cell space (§2).
-- `s1`..`s4`: RobustDARTS' reduced spaces on the DARTS cell (§8.1), where bi-level DARTS is
+- `darts`: the 8-op DARTS CNN space (Liu, Simonyan & Yang 2019, §2.1 and §3.1.1; quark0/darts
+  cnn/genotypes.py PRIMITIVES, cnn/model_search.py Network).
+- `nb201`: the NAS-Bench-201 cell space (Dong & Yang 2020, §2; AutoDL-Projects
+  xautodl/models/cell_searchs/search_model_darts.py TinyNetworkDarts).
+- `s1`..`s4`: RobustDARTS' reduced spaces on the DARTS cell (Zela et al. 2020, §3;
+  automl/RobustDARTS src/spaces.py), where bi-level DARTS is
   known to fail. S2-S4 give every edge the same few ops. S1 gives every edge its own pair,
   precomputed by RobustDARTS from a DARTS run (their `primitives_1`, reproduced below).
 
@@ -31,8 +34,9 @@ from .supernet import darts_edge_labels
 if TYPE_CHECKING:
     from .config import SearchConfig
 
-# Parameter-free ops (§8). In the reduction cell the stride-2 skip is a FactorizedReduce with
-# parameters, but it still counts as "skip" for the collapse indicators, as in the literature.
+# Parameter-free ops (none, skip, pools; RobustDARTS S4's noise). In the reduction cell the
+# stride-2 skip is a FactorizedReduce with parameters, but it still counts as "skip" for the
+# collapse indicators, as in the literature.
 PARAM_FREE_OPS = frozenset({"none", "skip_connect", "max_pool_3x3", "avg_pool_3x3", "noise"})
 
 
