@@ -1,4 +1,10 @@
-"""Search supernets: the DARTS CNN network (ALGORITHMS.md §1.2-1.4) and NAS-Bench-201 (§2.2-2.3).
+"""Search supernets: the DARTS CNN network and NAS-Bench-201.
+
+- DARTS: Liu, Simonyan & Yang 2019, §2.1-2.2 and §3.1.1, coded as in quark0/darts
+  cnn/model_search.py (MixedOp, Cell, Network: 8 cells, C=16, reductions at 1/3 and 2/3).
+- NAS-Bench-201: Dong & Yang 2020, §2, coded as in AutoDL-Projects
+  xautodl/models/cell_searchs/search_cells.py NAS201SearchCell and search_model_darts.py
+  TinyNetworkDarts.
 
 Both own their architecture parameters as registered `nn.Parameter`s: `self.alphas` (one
 (edges, ops) tensor per cell type) and, with PC-DARTS' edge normalisation, `self.betas` (one
@@ -14,8 +20,10 @@ their mixing weight is exactly 0 and they get no gradient. Mixing weights passed
 read on an edge's own columns only.
 
 Options used by the method variants (the plain DARTS path is unchanged without them):
-- `partial_k` ≥ 1: PC-DARTS partial channel connections (§5.1) in every MixedOp (0 = off).
-- `edge_norm`: PC-DARTS edge normalisation (§5.2): node i = Σ_j softmax_i(β)_j · MixedOp_ij(h_j).
+- `partial_k` ≥ 1: PC-DARTS partial channel connections (Xu et al. 2020, §3.2; PC-DARTS
+  model_search.py MixedOp and channel_shuffle) in every MixedOp (0 = off).
+- `edge_norm`: PC-DARTS edge normalisation (Xu et al. 2020, §3.3; model_search.py Cell.forward):
+  node i = Σ_j softmax_i(β)_j · MixedOp_ij(h_j).
 - `staged`: one classifier head per resolution stage, so LFR-DARTS can run the network cut
   after `depth` stages; `freeze_cell` fixes a cell to a discrete genotype (lfr.py).
 """
@@ -69,9 +77,9 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
 
 
 class PartialMixedOp(MixedOp):
-    """PC-DARTS (§5.1): the ops see only the first C/K channels; the other channels bypass them
-    (max-pooled 2×2 on stride-2 edges), then a K-group channel shuffle, so the next edge
-    processes a different C/K slice. K = 1 is exactly MixedOp."""
+    """PC-DARTS (Xu et al. 2020, §3.2; PC-DARTS model_search.py MixedOp): the ops see only the
+    first C/K channels; the other channels bypass them (max-pooled 2×2 on stride-2 edges),
+    then a K-group channel shuffle, so the next edge processes a different C/K slice. K = 1 is exactly MixedOp."""
 
     def __init__(self, c: int, stride: int, ops: Sequence[str], factory: dict[str, OpFactory],
                  pool_bn: bool, k: int, cols: Sequence[int] | None = None) -> None:
@@ -116,13 +124,15 @@ class Supernet(nn.Module):
     def _init_alphas(self, n_edges: int, generator: torch.Generator | None,
                      edge_norm: bool = False,
                      edge_ops: Mapping[str, Sequence[Sequence[str]]] | None = None) -> None:
-        # alphas: (edges, ops) per cell type, 1e-3·randn as in the reference code (§1.4)
+        # alphas: (edges, ops) per cell type, 1e-3·randn as in quark0 cnn/model_search.py
+        # Network._initialize_alphas (the paper says zero)
         self.alphas = nn.ParameterDict({
             t: nn.Parameter(ALPHA_INIT_SCALE * torch.randn(n_edges, len(self.ops),
                                                            generator=generator))
             for t in self.cell_types
         })
-        # betas: (edges,) per cell type, drawn after α so α init matches plain DARTS (§5.2)
+        # betas: (edges,) per cell type, drawn after α so α init matches plain DARTS (PC-DARTS
+        # model_search.py _initialize_alphas)
         self.betas = nn.ParameterDict({
             t: nn.Parameter(ALPHA_INIT_SCALE * torch.randn(n_edges, generator=generator))
             for t in (self.cell_types if edge_norm else ())
