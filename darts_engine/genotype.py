@@ -1,11 +1,15 @@
 """Genotypes: the discrete cell read off the architecture weights, printed and read back.
 
-- DARTS rule (ALGORITHMS.md §1.5): per intermediate node keep the 2 strongest incoming edges,
+- DARTS rule (Liu, Simonyan & Yang 2019, §2.4; quark0/darts cnn/model_search.py
+  Network.genotype): per intermediate node keep the 2 strongest incoming edges,
   strength = best non-`none` softmax weight; op = argmax excluding `none`. Optional PC-DARTS
-  edge normalisation (§5.2) multiplies each edge by a per-node softmax of β first.
-- NAS-Bench-201 rule (§2.4): per edge argmax over all ops, `none` included.
+  edge normalisation (Xu et al. 2020, §3.3; PC-DARTS model_search.py Network.genotype)
+  multiplies each edge by a per-node softmax of β first.
+- NAS-Bench-201 rule (AutoDL-Projects search_model_darts.py TinyNetworkDarts.genotype): per
+  edge argmax over all ops, `none` included.
 - Text formats: quark0's `Genotype(normal=[...], ...)` and NB201's `|op~j|+|op~j|op~j|+...`.
-Op lists are §1.1 and §2.1; their order defines the α columns.
+Op lists are quark0 cnn/genotypes.py PRIMITIVES and AutoDL's NAS-Bench-201 search space
+(xautodl/models/cell_operations.py NAS_BENCH_201); their order defines the α columns.
 """
 
 from __future__ import annotations
@@ -160,7 +164,7 @@ def _derive_nb201(alphas: Mapping[str, ArrayLike], edge_weights: Mapping[str, Ar
     w = normalise(_array(alphas, "cell", (NB201_EDGES, len(ops)), "alphas"))  # (6, ops)
     if edge_weights is not None:  # checked only: a per-edge factor cannot move a per-edge argmax
         _array(edge_weights, "cell", (NB201_EDGES,), "edge_weights")
-    picks = iter(ops[k] for k in w.argmax(axis=1))  # `none` included (§2.4)
+    picks = iter(ops[k] for k in w.argmax(axis=1))  # `none` included (AutoDL's genotype())
     return NB201Genotype(tuple(tuple((next(picks), j) for j in range(i))
                                for i in range(1, NB201_NODES + 1)))
 
