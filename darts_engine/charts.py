@@ -2,7 +2,8 @@
 and Graphviz DOT text. No streamlit here (the dashboard calls these, tests check their JSON).
 
 - One op -> colour map (`op_color`): parameter-free ops in a warm family, convolutions in a cool
-  one, so skip_connect taking over (ALGORITHMS.md §8.4) reads as the page turning red.
+  one, so skip_connect taking over (the collapse RobustDARTS, Zela et al. 2020, describes) reads
+  as the page turning red.
 - Arrays go into traces as NumPy arrays, never lists: Plotly serialises them as base64 binary.
 - Figures with many panels are laid out by hand (axis domains) instead of `make_subplots` +
   `add_trace(row=, col=)`, which costs several milliseconds per trace.
@@ -95,7 +96,8 @@ def ema(values: np.ndarray, smoothing: float) -> np.ndarray:
 
 def param_free_mass(alphas: np.ndarray, ops: Sequence[str], param_free: Sequence[str],
                     normalise: Normalise = softmax) -> float:
-    """Mean over edges of the mixing weight on parameter-free ops (ALGORITHMS.md §8.4).
+    """Mean over edges of the mixing weight on parameter-free ops (the PF mass of
+    RobustDARTS, Zela et al. 2020).
     alphas: raw logits (edges, ops); normalise: the run's relaxation (default softmax)."""
     if alphas.size == 0:
         return float("nan")
@@ -118,8 +120,8 @@ def alpha_heatmap(weights: np.ndarray, ops: Sequence[str], edges: Sequence[str],
     columns = ops in the space's order, colour fixed to 0..1. weights: (edges, ops).
 
     edge_weights: PC-DARTS' per-edge weight (edges,), softmax of β over each node's incoming
-    edges (ALGORITHMS.md §5.2). Drawn as a narrow one-column strip right of the ops, in the same
-    figure (same rows, same 0..1 scale; no extra chart for the live page to redraw).
+    edges (Xu et al. 2020, §3.3). Drawn as a narrow one-column strip right of the ops, in the
+    same figure (same rows, same 0..1 scale; no extra chart for the live page to redraw).
 
     mask: (edges, ops) bool, False where the edge does not have the op (RobustDARTS S1): such
     cells are left empty, not drawn as a weight of 0.00."""
