@@ -253,9 +253,9 @@ def indicator_keys(columns: Iterable[str]) -> list[str]:
     return sorted(keys, key=lambda k: (order[k.partition(".")[0]], k))
 
 
-# Shown by default on the live page (the rest one click away): the collapse signature of
-# ALGORITHMS.md §8 (PF/skip/none mass apart, decidedness, λmax, discretisation gap) and whether
-# α still moves at all (single-level on memorised data stops moving, not collapsing).
+# Shown by default on the live page (the rest one click away): the collapse signature the
+# literature describes (RobustDARTS, DARTS+, SDARTS; PF/skip/none mass apart, decidedness,
+# λmax, discretisation gap) and whether α still moves at all (single-level on memorised data stops moving, not collapsing).
 HEADLINE_INDICATORS = ("skip_count", "pf_count", "pf_mass", "skip_mass", "none_mass", "entropy",
                        "margin", "hessian_eig", "disc_gap", "train_val_gap", "alpha_grad_norm")
 

@@ -131,8 +131,8 @@ def _cell_title(cell: str) -> str:
 _EDGE_WEIGHT_NOTE = (
     "(with PC-DARTS' edge weights: each edge's op weight times its edge weight). The narrow "
     f"**{charts.EDGE_WEIGHT_LABEL}** column is that edge weight, softmax of β over the node's "
-    "incoming edges, as of the last epoch that ended (ALGORITHMS.md §5.2); in the cell, edge "
-    "width = the edge weight.")
+    "incoming edges, as of the last epoch that ended (PC-DARTS, Xu et al. 2020, §3.3); in the "
+    "cell, edge width = the edge weight.")
 
 
 def _cell_dots(view: RunView, i: int, edge_weights: dict[str, np.ndarray]) -> dict[str, str]:
@@ -166,8 +166,8 @@ def lfr_section(view: RunView, status: dict[str, Any]) -> None:
                "its cell is derived with the space's rule (weak connections pruned), frozen, "
                "and the supernet deepened for the next stage. Earlier stages are frozen; the "
                "current stage's cell is what its α would give now. Only the paper's abstract "
-               "could be read: stages, pruning and schedule are our interpretation "
-               "(ALGORITHMS.md §7).")
+               "could be read (Hao & Zhu 2022): stages, pruning and schedule are our "
+               "interpretation (see the Guide).")
     cols = st.columns(n_stages)
     for k, text, dots in charts.stage_cells(cells, view.ops):
         with cols[k]:
