@@ -255,7 +255,8 @@ def indicator_keys(columns: Iterable[str]) -> list[str]:
 
 # Shown by default on the live page (the rest one click away): the collapse signature the
 # literature describes (RobustDARTS, DARTS+, SDARTS; PF/skip/none mass apart, decidedness,
-# λmax, discretisation gap) and whether α still moves at all (single-level on memorised data stops moving, not collapsing).
+# λmax, discretisation gap) and whether α still moves at all (single-level on memorised data
+# stops moving, not collapsing).
 HEADLINE_INDICATORS = ("skip_count", "pf_count", "pf_mass", "skip_mass", "none_mass", "entropy",
                        "margin", "hessian_eig", "disc_gap", "train_val_gap", "alpha_grad_norm")
 
