@@ -20,7 +20,8 @@ gradient descent can optimise.
 candidate operation $o$ (convolutions, pooling, skip connection, `none`) at once, each with a
 learnable logit $\alpha^{(i,j)}_o$. The edge outputs the softmax-weighted mixture
 
-$$\bar o^{(i,j)}(x) = \sum_o \frac{\exp \alpha^{(i,j)}_o}{\sum_{o'} \exp \alpha^{(i,j)}_{o'}}\, o(x).$$
+$$\bar o^{(i,j)}(x) = \sum_o
+\frac{\exp \alpha^{(i,j)}_o}{\sum_{o'} \exp \alpha^{(i,j)}_{o'}}\, o(x).$$
 
 The network holding all these mixtures is the *supernet*; $\alpha$ (one row per edge, one column
 per op) is its architecture.
