@@ -88,11 +88,14 @@ def get_method(name: str) -> Method:
     return METHODS.get(name)
 
 
-def offer_preset(title: str, description: str, overrides: dict[str, Any]) -> None:
-    """Add a launch preset (presets.PRESETS, which the launch form lists) for a method."""
+def offer_preset(title: str, description: str, overrides: dict[str, Any], **fields: Any) -> None:
+    """Add a launch preset (presets.PRESETS, which the launch form lists) for a method.
+
+    fields: any other Preset field (pair=, indicator=, measured=, reproduce=), passed through;
+    an unknown name raises TypeError naming it."""
     from .presets import PRESETS, Preset
 
-    PRESETS[title] = Preset(description, overrides)
+    PRESETS[title] = Preset(description, overrides, **fields)
 
 
 register(Method(
