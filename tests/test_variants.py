@@ -231,6 +231,7 @@ def test_mean_shift_moves_the_point_to_the_kernel_weighted_mean():
     torch.manual_seed(3)  # redraw the same samples and do the arithmetic by hand
     raw = [{t: w + (2 * torch.rand_like(w) - 1) * eps for t, w in p.items()} for _ in range(n)]
     clipped = [{t: w.clamp(0, 1) for t, w in r.items()} for r in raw]
+    clipped = [{t: w / w.sum(-1, keepdim=True) for t, w in c.items()} for c in clipped]
     losses = np.array([float(loss_fn(c)) for c in clipped])
     omega = np.exp(losses - losses.max()) / np.exp(losses - losses.max()).sum()
     for t in p:
@@ -380,3 +381,21 @@ def test_cli_runs_every_registered_method(home, method, capsys):
     run = RunStore(home).list_runs().iloc[0]
     assert run["status"] == "completed" and run["epochs_done"] == 2
     assert RunStore(home).get_run(run["id"])["config"]["method"] == method
+
+
+def test_offer_preset_passes_extra_fields_to_preset() -> None:
+    from darts_engine.methods import offer_preset
+    from darts_engine.presets import PRESETS
+
+    title = "_test offer_preset fields"
+    try:
+        offer_preset(title, "one line", {"epochs": 2}, indicator="none_mass",
+                     measured="**m**", reproduce="python -m darts_engine.cli search")
+        p = PRESETS[title]
+        assert (p.description, p.overrides, p.indicator, p.measured, p.reproduce) == (
+            "one line", {"epochs": 2}, "none_mass", "**m**", "python -m darts_engine.cli search")
+        with pytest.raises(TypeError, match="bogus"):
+            offer_preset(title + " 2", "x", {}, bogus=1)
+    finally:
+        PRESETS.pop(title, None)
+        PRESETS.pop(title + " 2", None)
