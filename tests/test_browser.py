@@ -1,7 +1,8 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright against
 `streamlit run app.py` on 127.0.0.1. Only what a browser can show is checked here: the form
 launches a search, the live page refreshes itself, charts (the indicator panel included) and the
-cell DAG are drawn, the run can be stopped, and stopping the server ends its searches cleanly.
+cell DAG are drawn, the run can be stopped, stopping the server ends its searches cleanly, and
+the first request to a fresh server shows DARTboard's navigation, never Streamlit's own page list.
 
 Set DARTBOARD_SCREENSHOT=path/to/file.png to also keep the live page's screenshot there.
 """
@@ -308,3 +309,48 @@ def test_ctrl_c_restart_and_resume_in_chromium(server, tmp_path):
         finally:
             browser.close()
             store.close()
+
+
+# Records, from the first paint on, whether Streamlit's automatic page list (one link per file
+# in pages/, "app" and "common" among them) was ever in the DOM, however briefly.
+AUTO_NAV_WATCH = """
+window.__autoNav = [];
+new MutationObserver(() => {
+  if (document.querySelector('[data-testid="stSidebarNav"]')) {
+    window.__autoNav.push("stSidebarNav");
+  }
+  for (const a of document.querySelectorAll("a")) {
+    const text = a.innerText.trim();
+    if (text === "common" || text === "app") window.__autoNav.push("link " + text);
+  }
+}).observe(document, {childList: true, subtree: true, characterData: true});
+"""
+
+
+def test_cold_start_shows_the_app_navigation_never_the_automatic_page_list(server):
+    # The first request to a freshly started server: until the first script run has called
+    # st.navigation, Streamlit shows the pages/ directory as a page list unless
+    # client.showSidebarNavigation is false; the Launch page's Start button must then follow.
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright "
+                                   "(tests/requirements.txt)")
+    url, _, _ = server
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                     headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.add_init_script(AUTO_NAV_WATCH)
+            page.goto(url, wait_until="commit")
+            start = page.get_by_role("button", name="Start")
+            deadline = time.monotonic() + 60
+            while not start.is_visible():
+                assert time.monotonic() < deadline, "no Start button within 60 s"
+                assert page.locator('[data-testid="stSidebarNav"]').count() == 0
+                for name in ("common", "app"):
+                    assert page.get_by_role("link", name=name, exact=True).count() == 0, name
+                page.wait_for_timeout(50)
+            assert page.evaluate("window.__autoNav") == []
+            nav = page.get_by_role("navigation")
+            sync_api.expect(nav.get_by_text("Launch", exact=True)).to_be_visible()
+        finally:
+            browser.close()
