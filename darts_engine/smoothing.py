@@ -6,19 +6,25 @@ is never overwritten and needs no restoring (the reference code copies softmax(�
 restores it after the w step; the result is the same). The α step always sees the clean α.
 Under a non-softmax relaxation the same happens around the relaxed weights.
 
-- `sdarts-rs` (Chen & Hsieh, ICML 2020; ALGORITHMS.md §9 item 2): p = softmax(α) + U(−ε, ε),
-  clipped to [0, 1] (a row clipped to all zeros gets a 1 at its largest entry), then each row
-  divided by its sum, as the reference code's `clip()` does (§9 only says "clip to [0, 1]").
-- `ms-darts` (Hsieh et al., arXiv 2108.09996; §6.2, as coded): T mean-shift iterations on the
-  training batch, model in eval mode, no gradients. Each draws N samples ξ̃_n = p + U(−ε, ε),
-  clips them (ξ_n, no renormalisation), scores ℓ_n = L(x, y; ξ_n), and moves each cell type's
-  point to Σ_n ω_n k_n ξ̃_n / Σ_n ω_n k_n with ω = softmax_n(ℓ) (higher loss, more weight) and
-  the Gaussian kernel k_n = exp(−½(‖p − ξ_n‖/h)²)/(h√2π). Costs T·N extra forward passes.
+- `sdarts-rs` (Chen & Hsieh, ICML 2020; SmoothDARTS sota/cnn/model_search.py `clip()`):
+  p = softmax(α) + U(−ε, ε), clipped to [0, 1] (a row clipped to all zeros gets a 1 at its largest entry),
+  then each row divided by its sum, as the reference code's `clip()` does (the paper only says
+  "clip to [0, 1]").
+- `ms-darts` (Hsieh et al., arXiv 2108.09996; as coded in MS-DARTS'
+  attacker/perturb_ms.py `Mean_Shift_alpha`): T mean-shift iterations on the training batch,
+  model in eval mode, no gradients. Each draws N samples ξ̃_n = p + U(−ε, ε) and passes them
+  through the same `clip()` (sota/cnn/model_search.py): clipped to [0, 1], then each row divided
+  by its sum (ξ_n). It scores ℓ_n = L(x, y; ξ_n) and moves each cell type's point to
+  Σ_n ω_n k_n ξ̃_n / Σ_n ω_n k_n with ω = softmax_n(ℓ) (higher loss, more weight) and the
+  Gaussian kernel k_n = exp(−½(‖p − ξ_n‖/h)²)/(h√2π). As in the code, the update averages the
+  *unclipped* samples ξ̃_n while the loss and the kernel distance see ξ_n. Costs T·N extra
+  forward passes.
 
 ε ramps linearly per epoch from ε/10 to ε (`perturb_eps`; SDARTS-RS: 0.03 → 0.3, MS-DARTS:
 0.025 → 0.25). MS-DARTS' bandwidth h is constant, as in the code; the paper's bandwidth schedule
 could not be verified. Warm-up (`warmup_epochs`, MS-DARTS preset: 5) only holds back the α step.
-Both references update α with `bilevel-1st`. The run stores `perturb_eps` (shape (1,)) per epoch.
+Both references update α with `bilevel-1st`. MS-DARTS' default space "s5" is the plain 8-op
+DARTS list of sota/cnn/spaces.py (no `noise` op), our "darts". The run stores `perturb_eps` (shape (1,)) per epoch.
 In RobustDARTS S1 only the ops an edge has are perturbed; the others keep weight 0 (`masks`).
 """
 
@@ -66,14 +72,19 @@ def clip_unit(raw: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
     return torch.where(dead, one_hot, q)
 
 
-def random_smoothing(p: Weights, eps: float, renormalise: bool = True,
-                     masks: Masks = None) -> Weights:
-    """SDARTS-RS: a uniform perturbation within ε, clipped to [0, 1] (rows renormalised)."""
-    out = {t: clip_unit(w, None if masks is None else masks[t])
-           for t, w in uniform_sample(p, eps, masks).items()}
+def clip_rows(raw: Weights, masks: Masks = None, renormalise: bool = True) -> Weights:
+    """The reference codes' `clip()`: each row clipped to [0, 1] (see `clip_unit`), then divided
+    by its sum."""
+    out = {t: clip_unit(w, None if masks is None else masks[t]) for t, w in raw.items()}
     if renormalise:
         out = {t: w / w.sum(dim=-1, keepdim=True) for t, w in out.items()}
     return out
+
+
+def random_smoothing(p: Weights, eps: float, renormalise: bool = True,
+                     masks: Masks = None) -> Weights:
+    """SDARTS-RS: a uniform perturbation within ε, clipped to [0, 1] (rows renormalised)."""
+    return clip_rows(uniform_sample(p, eps, masks), masks, renormalise)
 
 
 @torch.no_grad()
@@ -82,8 +93,7 @@ def mean_shift(p: Weights, loss_fn: Callable[[Weights], torch.Tensor], eps: floa
     """MS-DARTS' mean shift of the mixing weights `p` (see the module docstring)."""
     for _ in range(iters):
         raw = [uniform_sample(p, eps, masks) for _ in range(samples)]      # ξ̃_n, unclipped
-        clipped = [{t: clip_unit(w, None if masks is None else masks[t]) for t, w in r.items()}
-                   for r in raw]                                           # ξ_n
+        clipped = [clip_rows(r, masks) for r in raw]                      # ξ_n, rows sum to 1
         losses = torch.stack([loss_fn(c) for c in clipped]).double()      # ℓ_n, (N,)
         log_omega = torch.log_softmax(losses, dim=0)
         new = {}
@@ -159,18 +169,19 @@ register(Method(
 
 offer_preset(
     "SDARTS-RS paper settings (CIFAR-10)",
-    "SDARTS-RS (Chen & Hsieh 2020, ALGORITHMS.md §9): DARTS' CIFAR-10 search with the weight "
-    "step on softmax(α) randomly perturbed within ε, ε ramping 0.03 → 0.3. Needs CIFAR-10 under "
-    "data_root (or download on) and a GPU.",
+    "SDARTS-RS (Chen & Hsieh 2020): DARTS' CIFAR-10 search, weight step on perturbed α.\n"
+    "Watch λmax stay low where plain DARTS' rises.\n"
+    "Needs CIFAR-10 under data_root (or download on) and a GPU.",
     dict(space="darts", algorithm="bilevel-1st", method="sdarts-rs", dataset="cifar10",
          init_channels=16, cells=8, epochs=50, batch_size=64, lr=0.025, lr_min=0.001,
-         weight_decay=3e-4, arch_lr=3e-4, perturb_eps=0.3, name="SDARTS-RS CIFAR-10"))
+         weight_decay=3e-4, arch_lr=3e-4, perturb_eps=0.3, augment=True,
+         name="SDARTS-RS CIFAR-10"))
 offer_preset(
     "MS-DARTS code defaults (CIFAR-10)",
-    "MS-DARTS as in its code (ALGORITHMS.md §6.2): 40 epochs, 5 warm-up, mean shift with N=3 "
-    "samples, T=2 iterations, bandwidth 1.0, ε ramping 0.025 → 0.25; otherwise DARTS settings. "
-    "The paper's bandwidth schedule could not be verified. Needs CIFAR-10 and a GPU.",
+    "MS-DARTS as in its code (Hsieh et al. 2021): the w step mixes ops at a mean-shifted α.\n"
+    "Watch λmax and the discretisation gap, which it is meant to keep small.\n"
+    "Needs CIFAR-10 under data_root (or download on) and a GPU.",
     dict(space="darts", algorithm="bilevel-1st", method="ms-darts", dataset="cifar10",
          init_channels=16, cells=8, epochs=40, warmup_epochs=5, batch_size=64, lr=0.025,
          lr_min=0.001, weight_decay=3e-4, arch_lr=3e-4, perturb_eps=0.25, ms_samples=3,
-         ms_iters=2, ms_bandwidth=1.0, name="MS-DARTS CIFAR-10"))
+         ms_iters=2, ms_bandwidth=1.0, augment=True, name="MS-DARTS CIFAR-10"))
