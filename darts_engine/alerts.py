@@ -1,4 +1,5 @@
-"""Early-warning alert rules on the indicator history (ALGORITHMS.md §8.1, §8.2, §8.4).
+"""Early-warning alert rules on the indicator history: DARTS+ (Liang et al. 2019) and
+DARTS-ES (Zela et al. 2020, §4), each explained on the dashboard's Guide page.
 
 A rule is data: a name (stored as `AlertRecord.rule`), the paper it comes from, a short
 explanation, and a pure condition on the per-epoch indicator rows so far (each row is
@@ -22,9 +23,11 @@ if TYPE_CHECKING:
 
 Rows = Sequence[Mapping[str, float]]
 
-# DARTS-ES as in RobustDARTS' EVLocalAvg (§8.1): local averages over 5 λ measurements, compared
-# with the average ending 8 epochs earlier, from epoch 10 on.
-ES_WINDOW, ES_LAG, ES_START_EPOCH = 5, 8, 10
+# DARTS-ES as RobustDARTS codes it (src/utils.py `EVLocalAvg.update` / `early_stop`, script
+# defaults): local averages over the last 5 λmax measurements, each compared with the one
+# ES_DELTA *measurements* earlier; the genotype kept is the one at the centre of that earlier
+# window, and the rule starts once that kept epoch reaches ES_START_EPOCH.
+ES_WINDOW, ES_DELTA, ES_START_EPOCH = 5, 4, 10
 
 
 @dataclass(frozen=True)
@@ -79,26 +82,35 @@ def darts_plus_stable(rows: Rows, cfg: SearchConfig) -> Condition | None:
                      int(rows[-1]["epoch"]) - 1)
 
 
+def _local_average(values: Sequence[float], j: int) -> float:
+    """Mean of the ES_WINDOW measurements ending at index j (fewer at the start, as the
+    reference averages the first ⌈ES_WINDOW/2⌉.. values it has)."""
+    return float(np.mean(values[max(0, j - ES_WINDOW + 1): j + 1]))
+
+
 def darts_es(rows: Rows, cfg: SearchConfig) -> Condition | None:
-    """DARTS-ES: mean λmax of the last 5 measurements / mean of the 5 ending 8 epochs
-    earlier > `alert_es_factor`, from epoch 10 on. Keeps the genotype at the middle of the
-    earlier window (RobustDARTS returns the genotype of the earlier local average)."""
-    if not rows or cfg.alert_es_factor <= 0 or rows[-1]["epoch"] < ES_START_EPOCH:
+    """DARTS-ES: local average of λmax now / the one ES_DELTA measurements earlier
+    > `alert_es_factor`. With λmax measured every k epochs the local average belongs to the
+    epoch at its window's centre (now − k·⌊5/2⌋), the earlier one to 4k epochs before that; that
+    earlier epoch is the genotype kept, and the rule holds only once it is ≥ 10."""
+    if not rows or cfg.alert_es_factor <= 0:
         return None
-    measured = [(int(r["epoch"]), r["hessian_eig"]) for r in rows if "hessian_eig" in r]
-    if len(measured) < 2 * ES_WINDOW:
+    measured = [(int(r["epoch"]), float(r["hessian_eig"])) for r in rows if "hessian_eig" in r]
+    now = len(measured) - 1
+    then = now - ES_DELTA
+    if then - ES_WINDOW // 2 < 0:
         return None
-    now = measured[-ES_WINDOW:]
-    earlier = [m for m in measured if m[0] <= now[-1][0] - ES_LAG][-ES_WINDOW:]
-    if len(earlier) < ES_WINDOW:
+    keep = measured[then - ES_WINDOW // 2][0]   # the centre of the earlier window
+    if keep < ES_START_EPOCH:
         return None
-    lam_now, lam_then = np.mean([v for _, v in now]), np.mean([v for _, v in earlier])
+    values = [v for _, v in measured]
+    lam_now, lam_then = _local_average(values, now), _local_average(values, then)
     if lam_then <= 0 or lam_now / lam_then <= cfg.alert_es_factor:
         return None
     return Condition(f"λmax (mean of the last {ES_WINDOW} measurements) is {lam_now:.3g}, "
-                     f"{lam_now / lam_then:.2f}× its value around epoch "
-                     f"{earlier[ES_WINDOW // 2][0]} ({lam_then:.3g}); DARTS-ES stops above "
-                     f"{cfg.alert_es_factor:g}×", earlier[ES_WINDOW // 2][0])
+                     f"{lam_now / lam_then:.2f}× its local average {ES_DELTA} measurements "
+                     f"earlier, around epoch {keep} ({lam_then:.3g}); DARTS-ES stops above "
+                     f"{cfg.alert_es_factor:g}×", keep)
 
 
 def pf_mass_threshold(rows: Rows, cfg: SearchConfig) -> Condition | None:
@@ -116,22 +128,22 @@ def pf_mass_threshold(rows: Rows, cfg: SearchConfig) -> Condition | None:
 
 
 RULES: tuple[AlertRule, ...] = (
-    AlertRule("darts+-skip", "DARTS+: ≥ 2 skip connections", "DARTS+ (Liang et al. 2019), "
-              "ALGORITHMS.md §8.2",
+    AlertRule("darts+-skip", "DARTS+: ≥ 2 skip connections", "DARTS+ (Liang et al. 2019); "
+              "see the Guide",
               "Stop when the derived normal cell (NB201: the cell) has at least "
               "alert_skip_count skip_connect edges: more skips mean a shallower, weaker network.",
               darts_plus_skip),
-    AlertRule("darts+-stable", "DARTS+: ranking stable", "DARTS+ (Liang et al. 2019), "
-              "ALGORITHMS.md §8.2",
+    AlertRule("darts+-stable", "DARTS+: ranking stable", "DARTS+ (Liang et al. 2019); "
+              "see the Guide",
               "Stop when every edge has kept the same order of learnable ops for stable_epochs "
               "epochs: the decision is made, further epochs only let parameter-free ops grow.",
               darts_plus_stable),
-    AlertRule("darts-es", "DARTS-ES: curvature rising", "RobustDARTS (Zela et al. 2020), "
-              "ALGORITHMS.md §8.1",
+    AlertRule("darts-es", "DARTS-ES: curvature rising", "RobustDARTS (Zela et al. 2020, §4); "
+              "see the Guide",
               "Stop when the local average of λmax (needs hessian_every > 0) grew by more than "
-              "alert_es_factor within 8 epochs: the search is heading into a sharp region "
+              "alert_es_factor within 4 measurements: the search is heading into a sharp region "
               "that loses accuracy when discretised.", darts_es),
-    AlertRule("pf-mass", "Parameter-free mass threshold", "user threshold, ALGORITHMS.md §8.4",
+    AlertRule("pf-mass", "Parameter-free mass threshold", "user threshold; see the Guide",
               "Alert when the mean softmax weight on parameter-free ops of any cell type "
               "exceeds alert_pf_mass.", pf_mass_threshold),
 )

@@ -244,12 +244,15 @@ def test_darts_es_rule():
     flat = rows("hessian_eig", [1.0] * 20)
     assert fired(flat) == []
     rising = rows("hessian_eig", [1.0] * 10 + [1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.2, 2.4, 2.6, 2.8])
-    assert fired(rising[:14]) == []                 # last 5 vs 5 ending 8 epochs earlier
-    assert fired(rising[:15]) == ["darts-es"]       # (1.4+..+2.2)/5 = 1.8 > 1.3
-    assert check_alerts(rising[:15], tiny())[0].keep_epoch == 4   # middle of the earlier window
-    assert fired(rising[:15], alert_es_factor=2.0) == []
-    sparse = [r for r in rising if r["epoch"] % 2 == 1]          # measured every 2 epochs
-    assert fired(sparse) == ["darts-es"] and fired(sparse[:-1]) == []
+    assert fired(rising[:16]) == []                 # kept epoch 15 − 2 − 4 = 9 < 10
+    assert fired(rising[:17]) == ["darts-es"]       # mean(1.4..2.2) = 1.8 / mean(1,1,1,1.2,1.4)
+    assert check_alerts(rising[:17], tiny())[0].keep_epoch == 10  # centre of the earlier window
+    assert fired(rising[:17], alert_es_factor=2.0) == []          # 1.8 / 1.12 = 1.61
+    # measured every 2 epochs (odd epochs): the lag is 4 measurements = 8 epochs
+    slope = [1.0 if e <= 11 else 1 + 0.2 * (e - 11) for e in range(24)]
+    sparse = [r for r in rows("hessian_eig", slope) if r["epoch"] % 2 == 1]
+    assert fired(sparse) == ["darts-es"] and fired(sparse[:-1]) == []   # 2.6 / 1.24 at 23
+    assert check_alerts(sparse, tiny())[0].keep_epoch == 11
     early = rows("hessian_eig", [1, 1, 1, 1, 1, 9, 9, 9, 9, 9])   # before epoch 10: no alert
     assert fired(early) == []
 
