@@ -1,4 +1,5 @@
-"""Candidate operations of the DARTS CNN space (ALGORITHMS.md §1.1) and NAS-Bench-201 (§2.1).
+"""Candidate operations of the DARTS CNN space (Liu et al. 2019; quark0/darts cnn/operations.py
+`OPS`) and of NAS-Bench-201 (Dong & Yang 2020; AutoDL lib/models/cell_operations.py `OPS`).
 
 Ops are data: `DARTS_OPS_FACTORY[name](C, stride, affine) -> nn.Module`. Every op maps
 (N, C, H, W) -> (N, C, H/stride, W/stride). Order is ReLU-Conv-BN throughout; in the search
@@ -90,16 +91,18 @@ class FactorizedReduce(nn.Module):
 
 
 class NoiseOp(nn.Module):
-    """RobustDARTS' `noise` op (space S4): Gaussian noise shaped like the output, no signal."""
+    """RobustDARTS' `noise` op (Zela et al. 2020, space S4; src/operations.py `NoiseOp`):
+    N(mean, std) noise shaped like the (strided) output, no signal, in train and eval mode alike
+    (the reference draws it unconditionally; its S4 uses mean 0, std 1)."""
 
-    def __init__(self, stride: int) -> None:
+    def __init__(self, stride: int, mean: float = 0.0, std: float = 1.0) -> None:
         super().__init__()
-        self.stride = stride
+        self.stride, self.mean, self.std = stride, mean, std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride != 1:
             x = x[:, :, :: self.stride, :: self.stride]
-        return torch.randn_like(x) if self.training else torch.zeros_like(x)
+        return torch.randn_like(x) * self.std + self.mean
 
 
 def _skip(c: int, stride: int, affine: bool) -> nn.Module:
