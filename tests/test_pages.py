@@ -13,7 +13,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from darts_engine import SPACES, ConfigError, SearchConfig, charts, search
+from darts_engine import INDICATORS, METHODS, SPACES, ConfigError, SearchConfig, charts, search
+from darts_engine.alerts import rule_docs
 from darts_engine.data import check_config
 from darts_engine.genotype import softmax
 from darts_engine.presets import DEFAULT_PRESET, PRESETS, preset_config, preset_values
@@ -315,7 +316,9 @@ def test_live_indicator_panel_shows_sparklines_and_the_alert_that_fired(app, hom
     assert all(round((sh["x0"] % (1 + charts.PANEL_GAP_X)) * span) in alert_x for sh in lines)
     badge = next(m.value for m in at.markdown if "pf-mass" in m.value)
     message = fired.loc[fired["rule"] == "pf-mass", "message"].iloc[0]
-    assert "red-badge" in badge and message in badge and "ALGORITHMS.md §8.4" in badge
+    source = next(r["source"] for r in rule_docs() if r["name"] == "pf-mass")
+    assert "red-badge" in badge and message in badge and source in badge
+    assert "ALGORITHMS.md" not in badge
     labels = [m.label for m in at.metric]
     assert "skip_connect mass" in labels and "none mass" in labels
     assert "Rises steadily" in at.metric[labels.index("skip_connect mass")].help
@@ -403,3 +406,20 @@ def test_pages_without_runs_point_to_launch(app):
     for page in ("pages/live.py", "pages/compare.py", "pages/runs.py"):
         at = app(page)
         assert "No runs yet" in at.info[0].value
+
+
+# --- guide ------------------------------------------------------------------------------------
+def test_guide_opens_in_the_app_with_a_section_per_method_and_indicator(app):
+    # Opened through app.py's navigation, as the "Guide" link does; the entries come from the
+    # registries, so a newly registered method or indicator must show up without a page edit.
+    at = app("pages/guide.py")
+    assert [t.value for t in at.title] == ["Guide"]
+    anchors = {h.proto.anchor for h in at.header}
+    assert {"darts", "collapse", "methods", "indicators", "alerts"} <= anchors
+    text = "\n".join(m.value for m in at.markdown)
+    entries = [(n, METHODS.get(n).label) for n in METHODS]
+    entries += [(n, INDICATORS.get(n).title) for n in INDICATORS]
+    assert len(entries) >= 2
+    missing = [n for n, title in entries if f"**{title}** · `{n}`" not in text]
+    assert not missing, f"not explained on the Guide: {missing}"
+    assert "ALGORITHMS.md" not in text
