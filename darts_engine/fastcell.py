@@ -329,11 +329,11 @@ def _darts_round(cell: nn.Module, x: torch.Tensor, edges: list[list[int]], w: to
             out.append(wr[o].view(s, e, 1, 1, 1, 1) * x[:, None])
         elif isinstance(op, FactorizedReduce):
             out.append(_factorized_reduce(r, mods[o], e, wr[o]))
-        elif isinstance(op, NoiseOp) and op.training:
+        elif isinstance(op, NoiseOp):
             c = cols[o]
             y = torch.stack([noise[i, c] for i in flat]).view(s, e, *noise[flat[0], c].shape)
             out.append(wr[o].view(s, e, 1, 1, 1, 1) * y)
-    # Zero ops (and noise in eval mode) add exactly 0: skipped.
+    # Zero ops add exactly 0: skipped.
     if not out:  # only those: zeros, subsampled on stride-2 edges
         stride = next((op.stride for op in ops if isinstance(op, (Zero, NoiseOp))), 1)
         c, n, h, wd = x.shape[1:]
@@ -367,7 +367,7 @@ def darts_cell(cell: nn.Module, s0: torch.Tensor, s1: torch.Tensor, w: torch.Ten
     states = [_preprocess(cell.preprocess0, _channel_major(s0)),
               _preprocess(cell.preprocess1, _channel_major(s1))]
     noise = (_draw_noise(cell, states[0].shape, states[0])
-             if cell.training and any(isinstance(op, NoiseOp)
+             if any(isinstance(op, NoiseOp)
                                       for edge in cell.edges for op in edge.ops)
              else {})
     same_ops = all(edge.cols == cell.edges[0].cols for edge in cell.edges)  # False in S1
