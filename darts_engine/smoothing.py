@@ -6,25 +6,27 @@ is never overwritten and needs no restoring (the reference code copies softmax(�
 restores it after the w step; the result is the same). The α step always sees the clean α.
 Under a non-softmax relaxation the same happens around the relaxed weights.
 
-- `sdarts-rs` (Chen & Hsieh, ICML 2020; SmoothDARTS sota/cnn/model_search.py `clip()`):
-  p = softmax(α) + U(−ε, ε), clipped to [0, 1] (a row clipped to all zeros gets a 1 at its largest entry),
-  then each row divided by its sum, as the reference code's `clip()` does (the paper only says
-  "clip to [0, 1]").
-- `ms-darts` (Hsieh et al., arXiv 2108.09996; as coded in MS-DARTS'
-  attacker/perturb_ms.py `Mean_Shift_alpha`): T mean-shift iterations on the training batch,
-  model in eval mode, no gradients. Each draws N samples ξ̃_n = p + U(−ε, ε) and passes them
-  through the same `clip()` (sota/cnn/model_search.py): clipped to [0, 1], then each row divided
-  by its sum (ξ_n). It scores ℓ_n = L(x, y; ξ_n) and moves each cell type's point to
+- `sdarts-rs` (Chen & Hsieh, ICML 2020; SmoothDARTS sota/cnn/model_search.py
+  `Network.clip`): p = softmax(α) + U(−ε, ε), clipped to [0, 1] (a row clipped to all zeros gets
+  a 1 at its largest entry), then each row divided by its sum, as the code's `clip()` does (the
+  paper only says "clip to [0, 1]").
+- `ms-darts` (Hsieh et al., arXiv 2108.09996, as coded in MS-DARTS attacker/perturb_ms.py
+  `Mean_Shift_alpha`): T mean-shift iterations on the training batch, model in eval mode, no
+  gradients. Each draws N samples ξ̃_n = p + U(−ε, ε) and passes them through the same `clip()`
+  (MS-DARTS sota/cnn/model_search.py `Network.clip`): clipped to [0, 1], then each row divided
+  by its sum, giving ξ_n. It scores ℓ_n = L(x, y; ξ_n) and moves each cell type's point to
   Σ_n ω_n k_n ξ̃_n / Σ_n ω_n k_n with ω = softmax_n(ℓ) (higher loss, more weight) and the
-  Gaussian kernel k_n = exp(−½(‖p − ξ_n‖/h)²)/(h√2π). As in the code, the update averages the
-  *unclipped* samples ξ̃_n while the loss and the kernel distance see ξ_n. Costs T·N extra
-  forward passes.
+  Gaussian kernel k_n = exp(−½(‖p − ξ_n‖/h)²)/(h√2π), ‖·‖ over the whole (edges, ops) tensor.
+  As in the code, the loss and the kernel distance see the clipped rows ξ_n while the new point
+  averages the *unclipped* samples ξ̃_n (so it need not sum to 1). Costs T·N extra forward
+  passes.
 
 ε ramps linearly per epoch from ε/10 to ε (`perturb_eps`; SDARTS-RS: 0.03 → 0.3, MS-DARTS:
 0.025 → 0.25). MS-DARTS' bandwidth h is constant, as in the code; the paper's bandwidth schedule
 could not be verified. Warm-up (`warmup_epochs`, MS-DARTS preset: 5) only holds back the α step.
-Both references update α with `bilevel-1st`. MS-DARTS' default space "s5" is the plain 8-op
-DARTS list of sota/cnn/spaces.py (no `noise` op), our "darts". The run stores `perturb_eps` (shape (1,)) per epoch.
+Both references update α with `bilevel-1st`. MS-DARTS' default space "s5" (its
+sota/cnn/spaces.py) is the plain 8-op DARTS list, `none` included and no `noise`: our "darts".
+The run stores `perturb_eps` (shape (1,)) per epoch.
 In RobustDARTS S1 only the ops an edge has are perturbed; the others keep weight 0 (`masks`).
 """
 

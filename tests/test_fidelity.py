@@ -124,6 +124,39 @@ def test_darts_es_agrees_with_the_reference_tracker_on_random_curves(seed):
     assert _first_alert(_rows(dict(measured), 60)) == _robustdarts_es(measured, every)
 
 
+def test_darts_es_compares_with_a_partial_earlier_window_as_the_reference_does():
+    """λmax every 11 epochs (0, 11, ..., 110): 1 for seven measurements, then 3. At the 8th
+    (epoch 77) the kept measurement is the 2nd (epoch 11 >= 10); the local average 4
+    measurements earlier is over the 4 values there are (mean 1), now (1+1+1+1+3)/5 = 1.4 > 1.3.
+    Waiting for a full earlier window would fire one measurement later, at epoch 88."""
+    measured = [(e, 1.0 if e < 77 else 3.0) for e in range(0, 121, 11)]
+    assert _robustdarts_es(measured, 11) == (77, 11)
+    assert _first_alert(_rows(dict(measured), 121)) == (77, 11)
+
+
+def test_alert_sources_cite_papers_and_the_guide():
+    from darts_engine.alerts import RULES, alert_line
+
+    for rule in RULES:
+        assert "ALGORITHMS" not in rule.source + rule.explanation
+        assert "Guide" in rule.source
+    es = next(r for r in RULES if r.name == "darts-es")
+    assert "Zela et al. 2020" in es.source
+    assert "Zela et al. 2020" in alert_line(22, "darts-es", "DARTS-ES: curvature rising")
+
+
+def test_ms_darts_preset_runs_the_plain_darts_space_with_augmentation():
+    """MS-DARTS' default space "s5" is DARTS' 8 ops with `none` and without `noise`."""
+    from darts_engine.presets import preset_values
+    from darts_engine.spaces import get_space
+
+    for title in ("MS-DARTS code defaults (CIFAR-10)", "SDARTS-RS paper settings (CIFAR-10)"):
+        values = preset_values(title)
+        assert values["augment"] is True and values["space"] == "darts"
+    ops = get_space("darts").ops
+    assert len(ops) == 8 and "none" in ops and "noise" not in ops
+
+
 # --- RobustDARTS S4 noise op ------------------------------------------------------------------
 
 
