@@ -324,9 +324,9 @@ _reg("hessian_eig", "λmax of the validation-loss Hessian in α",
      "The largest eigenvalue of ∇²_α L_val on the same fixed held-out batch(es) each time "
      "(+ α weight decay): how sharp the loss landscape is along α.",
      "Rises sharply before the search collapses: a sharp minimum in α loses much accuracy "
-     "when α is rounded to one op per edge. DARTS-ES stops when its local average grows 30% "
-     "in 8 epochs.", "RobustDARTS (Zela et al. 2020), §4 and DARTS-ES", per_cell=False,
-     every="hessian_every")
+     "when α is rounded to one op per edge. DARTS-ES stops when its local average (over "
+     "5 readings) grows 30% over 4 readings.", "RobustDARTS (Zela et al. 2020), §4 and DARTS-ES",
+     per_cell=False, every="hessian_every")
 _reg("disc_val_acc", "Validation accuracy of the derived cell",
      "Validation accuracy of the discretised network (one op per kept edge, inherited weights, "
      "BN statistics recomputed), without retraining.",
