@@ -8,9 +8,10 @@ stops and joins its search threads when the server exits).
 
 Reading order is also start-up order: everything the browser needs to draw DARTboard's frame
 (config, logo, navigation) comes before the engine's imports (torch alone takes seconds on a
-small CPU), and a "Starting DARTboard…" spinner stands in for the page while they load.
+small CPU), and a "Starting DARTboard…" state stands in for the page while they load.
 """
 
+import sys
 from pathlib import Path
 
 import streamlit as st
@@ -30,10 +31,13 @@ page = st.navigation([
     st.Page("pages/guide.py", title="Guide", icon=":material/school:", url_path="guide"),
 ], position="top")
 
-# Only the first run of a fresh server waits here (the spinner shows after half a second, so
-# later runs, which find the modules imported and the manager cached, never flash it).
-with st.spinner("Starting DARTboard…"):
-    from pages import common
+# The first run of a fresh server imports the engine (torch alone takes seconds on a small CPU):
+# a "starting" state stands in for the page meanwhile. Later runs find it imported and go on.
+starting = st.empty()
+if "pages.common" not in sys.modules:
+    starting.status("Starting DARTboard…", state="running")
+from pages import common  # noqa: E402  (after the navigation is on screen, on purpose)
 
-    common.manager()
+common.manager()
+starting.empty()
 page.run()

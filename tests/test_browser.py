@@ -312,10 +312,15 @@ def test_ctrl_c_restart_and_resume_in_chromium(server, tmp_path):
 
 
 # Records, from the first paint on, whether Streamlit's automatic page list (one link per file
-# in pages/, "app" and "common" among them) was ever in the DOM, however briefly.
+# in pages/, "app" and "common" among them) was ever in the DOM, however briefly, and whether
+# DARTboard's "Starting DARTboard…" state was shown.
 AUTO_NAV_WATCH = """
 window.__autoNav = [];
+window.__sawStarting = false;
 new MutationObserver(() => {
+  if (document.body && document.body.innerText.includes("Starting DARTboard")) {
+    window.__sawStarting = true;
+  }
   if (document.querySelector('[data-testid="stSidebarNav"]')) {
     window.__autoNav.push("stSidebarNav");
   }
@@ -350,6 +355,7 @@ def test_cold_start_shows_the_app_navigation_never_the_automatic_page_list(serve
                     assert page.get_by_role("link", name=name, exact=True).count() == 0, name
                 page.wait_for_timeout(50)
             assert page.evaluate("window.__autoNav") == []
+            assert page.evaluate("window.__sawStarting")
             nav = page.get_by_role("navigation")
             sync_api.expect(nav.get_by_text("Launch", exact=True)).to_be_visible()
         finally:
