@@ -225,7 +225,9 @@ def _reg(name: str, title: str, what: str, collapse: str, source: str, *, per_ce
                         title)
 
 
-_DARTS_PLUS = "DARTS+ (Liang et al. 2019), §3: its early-stopping criteria"
+_DARTS_PLUS = ("DARTS+ (Liang et al. 2019, arXiv 1909.06035): its two early-stopping criteria, "
+               "≥ 2 skip_connect in the normal cell or a ranking of learnable ops stable for 10 "
+               "epochs")
 _reg("skip_count", "skip_connect in the derived cell",
      "How many of the edges kept in the final cell are skip connections (NB201: of 6 edges; "
      "DARTS: of 8).",
@@ -234,14 +236,15 @@ _reg("skip_count", "skip_connect in the derived cell",
 _reg("pf_count", "Parameter-free ops in the derived cell",
      "How many kept edges are parameter-free: none, skip, pooling (or noise).",
      "Rises as learnable convolutions lose the competition. The all-skip NB201 cell scores 6/6.",
-     "RobustDARTS (Zela et al. 2020); NAS-Bench-201 (Dong & Yang 2020)",
+     "RobustDARTS (Zela et al. 2020, §3: DARTS' degenerate cells in spaces S1-S4); "
+     "NAS-Bench-201 (Dong & Yang 2020), whose DARTS cells end all-skip",
      fn=lambda c: pf_count(c.edges))
 _reg("pf_mass", "Parameter-free mass",
      "Mean over edges of the total mixing weight (softmax of α) on parameter-free ops (none, "
      "skip, pools).",
      "Creeps up while convolutions lose weight. It can also fall while skip rises, because "
      "`none` loses weight at the same time: look at skip and none separately.",
-     "RobustDARTS (Zela et al. 2020)",
+     "RobustDARTS (Zela et al. 2020, §3), the weight behind its degenerate cells",
      fn=lambda c: pf_mass(c.weights, c.ops))
 _reg("skip_mass", "skip_connect mass",
      "Mean over edges of the mixing weight (softmax of α) on skip_connect.",
@@ -325,8 +328,9 @@ _reg("hessian_eig", "λmax of the validation-loss Hessian in α",
      "(+ α weight decay): how sharp the loss landscape is along α.",
      "Rises sharply before the search collapses: a sharp minimum in α loses much accuracy "
      "when α is rounded to one op per edge. DARTS-ES stops when its local average (over "
-     "5 readings) grows 30% over 4 readings.", "RobustDARTS (Zela et al. 2020), §4 and DARTS-ES",
-     per_cell=False, every="hessian_every")
+     "5 readings) grows 30% over 4 readings.",
+     "RobustDARTS (Zela et al. 2020, §4: λmax and early stopping, DARTS-ES; its code "
+     "src/utils.py EVLocalAvg)", per_cell=False, every="hessian_every")
 _reg("disc_val_acc", "Validation accuracy of the derived cell",
      "Validation accuracy of the discretised network (one op per kept edge, inherited weights, "
      "BN statistics recomputed), without retraining.",
