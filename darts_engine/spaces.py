@@ -150,22 +150,27 @@ S1_EDGE_OPS: dict[str, tuple[tuple[str, ...], ...]] = {
                (_SKIP, _DIL5)),
 }
 
+_NB201_TEXT = ("NAS-Bench-201: 5 ops, 6 edges, one cell shared by 3 stages (Dong & Yang 2020, "
+               "§2); DARTS collapses to the all-skip cell here")
 _register_darts_like("darts", DARTS_OPS,
-                     "DARTS CNN space: 8 ops, 14 edges, normal + reduction cell (Liu et al. 2019)")
+                     "DARTS CNN space: 8 ops, 14 edges, normal + reduction cell (Liu, "
+                     "Simonyan & Yang 2019, §2.1 and §3.1.1)")
 SPACES.register("nb201", SearchSpace(
     "nb201", NB201_OPS, ("cell",), NB201_EDGE_LABELS, 5, _build_nb201,
-    "NAS-Bench-201: 5 ops, 6 edges, one cell shared by 3 stages (Dong & Yang 2020)"),
-    "NAS-Bench-201: 5 ops, 6 edges, one cell shared by 3 stages (Dong & Yang 2020)")
+    _NB201_TEXT), _NB201_TEXT)
 _register_darts_like("s1", tuple(op for op in DARTS_OPS
                            if any(op in edge for cell in S1_EDGE_OPS.values() for edge in cell)),
                      "RobustDARTS S1: 2 ops per edge, precomputed from a DARTS run, on the DARTS "
-                     "cell (Zela et al. 2020)", S1_EDGE_OPS)
+                     "cell (Zela et al. 2020, §3)", S1_EDGE_OPS)
 _register_darts_like("s2", ("skip_connect", "sep_conv_3x3"),
-                     "RobustDARTS S2: {skip, sep3} on the DARTS cell (Zela et al. 2020)")
+                     "RobustDARTS S2: {skip, sep3} on the DARTS cell (Zela et al. 2020, §3; DARTS "
+                     "ends with skip on most edges)")
 _register_darts_like("s3", ("none", "skip_connect", "sep_conv_3x3"),
-                     "RobustDARTS S3: {none, skip, sep3} on the DARTS cell (Zela et al. 2020)")
+                     "RobustDARTS S3: {none, skip, sep3} on the DARTS cell (Zela et al. 2020, "
+                     "§3; DARTS ends with skip on most edges)")
 _register_darts_like("s4", ("noise", "sep_conv_3x3"),
-                     "RobustDARTS S4: {noise, sep3} on the DARTS cell (Zela et al. 2020)")
+                     "RobustDARTS S4: {noise, sep3} on the DARTS cell (Zela et al. 2020, §3; noise "
+                     "carries no signal, yet DARTS picks it on many edges)")
 
 
 def get_space(name: str) -> SearchSpace:
