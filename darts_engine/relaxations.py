@@ -3,9 +3,8 @@
 A relaxation maps one edge's raw α (last axis: ops) to mixing weights on the simplex.
 - `softmax` (DARTS: Liu, Simonyan & Yang 2019, §2.2 eq. 2; quark0/darts cnn/model_search.py
   MixedOp with `F.softmax(alphas, dim=-1)`): every op keeps a positive weight.
-- `sparsemax` (Martins & Astudillo, ICML 2016, "From Softmax to Sparsemax", §2; used as a
-  NAS relaxation option by the trilevel super-resolution search of Wu et al. 2021, whose code
-  defaults to its sparsestmax variant): the Euclidean projection of α onto the simplex, so weak ops get exactly zero weight and drop
+- `sparsemax` (Martins & Astudillo, ICML 2016, "From Softmax to Sparsemax", §2): the
+  Euclidean projection of α onto the simplex, so weak ops get exactly zero weight and drop
   out of the gradient. It is piecewise linear: sparsemax(z)_i = max(z_i − τ(z), 0), with τ
   chosen so that the weights sum to 1.
 
@@ -64,11 +63,13 @@ def _torch_softmax(a: torch.Tensor) -> torch.Tensor:
 
 
 RELAXATIONS.register("softmax", Relaxation("softmax", _torch_softmax, np_softmax),
-                     "softmax over each edge's α (DARTS, Liu et al. 2019, eq. 2): every op keeps "
-                     "some weight")
+                     "softmax over each edge's α (DARTS, Liu, Simonyan & Yang 2019, §2.2 eq. 2): "
+                     "every op keeps some weight, so the supernet relies on a mixture that the "
+                     "derived cell (one op per edge) drops")
 RELAXATIONS.register("sparsemax", Relaxation("sparsemax", sparsemax, sparsemax_np),
-                     "sparsemax over each edge's α: projection onto the simplex, weak ops get "
-                     "exactly zero weight (sparsemax: Martins & Astudillo 2016)")
+                     "sparsemax over each edge's α (Martins & Astudillo 2016, §2): the "
+                     "projection onto the simplex, so weak ops get exactly zero weight and stop "
+                     "receiving gradient; an edge with one op left has decided")
 
 
 def get_relaxation(name: str) -> Relaxation:
