@@ -99,5 +99,7 @@ def offer_preset(title: str, description: str, overrides: dict[str, Any], **fiel
 
 
 register(Method(
-    "darts", "DARTS", "the plain supernet and loop; the update rule alone decides the run "
-                      "(Liu et al. 2019)", MethodRun))
+    "darts", "DARTS", "the plain supernet and loop: every edge mixes all candidate ops by "
+                      "its α, and the update rule alone decides the run (Liu, Simonyan & Yang "
+                      "2019, §2; quark0/darts cnn/model_search.py Network). Left alone, bi-level "
+                      "DARTS often collapses to parameter-free ops", MethodRun))
