@@ -278,9 +278,11 @@ def indicator_label(key: str) -> str:
 
 
 def indicator_help(key: str) -> str:
-    """The student-level explanation: what it measures, what collapse looks like, source."""
+    """The student-level explanation: what it measures, what collapse looks like, source, and
+    a link to the Guide's indicator section."""
     doc = split_key(key)[0].doc()
-    return (f"{doc['what']}\n\n**Collapse:** {doc['collapse']}\n\n*Source:* {doc['source']}")
+    return (f"{doc['what']}\n\n**Collapse:** {doc['collapse']}\n\n*Source:* {doc['source']}. "
+            "More in the [Guide](/guide#indicators).")
 
 
 def alert_rule(name: str) -> dict[str, str]:

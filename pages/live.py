@@ -167,7 +167,7 @@ def lfr_section(view: RunView, status: dict[str, Any]) -> None:
                "and the supernet deepened for the next stage. Earlier stages are frozen; the "
                "current stage's cell is what its α would give now. Only the paper's abstract "
                "could be read (Hao & Zhu 2022): stages, pruning and schedule are our "
-               "interpretation (see the Guide).")
+               "interpretation (see the [Guide](/guide#methods)).")
     cols = st.columns(n_stages)
     for k, text, dots in charts.stage_cells(cells, view.ops):
         with cols[k]:
