@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from darts_engine import INDICATORS, SPACES, charts, parse_genotype, search
+from darts_engine import INDICATORS, RELAXATIONS, SPACES, charts, parse_genotype, search
 from darts_engine import indicators as ind
 from darts_engine.genotype import genotype_ops, softmax
 from darts_engine.ops import DARTS_OPS_FACTORY
@@ -77,7 +77,7 @@ def test_every_edge_builds_exactly_the_published_pair():
                                                       for pair in PUBLISHED[t]])
 
 
-@pytest.mark.parametrize("relaxation", ["softmax", "sparsemax"])
+@pytest.mark.parametrize("relaxation", RELAXATIONS.names())
 def test_masked_ops_get_weight_exactly_zero_and_no_gradient(relaxation):
     model = build(relaxation=relaxation)
     masks = model.op_masks()
@@ -124,7 +124,7 @@ def _row(j: int, target: int) -> int:
     return k * (k + 3) // 2 + j
 
 
-@pytest.mark.parametrize("relaxation", ["softmax", "sparsemax"])
+@pytest.mark.parametrize("relaxation", RELAXATIONS.names())
 def test_the_derived_cell_uses_only_each_edges_own_ops(relaxation):
     rng = np.random.default_rng(0)
     raw = {t: rng.normal(size=(SP.n_edges, len(SP.ops))) for t in SP.cell_types}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from darts_engine import METHODS, RELAXATIONS, SPACES, SearchControl, build_search, search
+from darts_engine import ALGORITHMS, METHODS, RELAXATIONS, SPACES, SearchControl, build_search, search
 from darts_engine.cli import config_from_args, main, parse_args
 from darts_engine.config import ConfigError
 from darts_engine.events import EpochRecord, LogRecord
@@ -363,7 +363,7 @@ def test_two_epoch_search_of_every_method_is_recorded(home, method):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algorithm", ["bilevel-1st", "single", "bilevel-2nd"])
+@pytest.mark.parametrize("algorithm", ALGORITHMS.names())
 @pytest.mark.parametrize("method", METHODS.names())
 def test_every_method_with_every_update_rule_on_the_darts_space(method, algorithm):
     kw = {"pc_k": 2} if method == "pc-darts" else {}
