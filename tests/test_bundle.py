@@ -24,7 +24,7 @@ from darts_engine.runs import RunManager
 from darts_engine.store import RunStore
 from tests.conftest import tiny
 from tests.test_cli import cli
-from tests.test_pages import app, record  # noqa: F401  (app: the AppTest fixture)
+from tests.test_pages import record
 
 TABLES = ("step_metrics", "epoch_metrics", "alphas", "extras", "logs", "alerts")
 
@@ -375,7 +375,7 @@ def test_cli_exports_a_bundle_and_imports_it(source, tmp_path, capsys):
     imported.close()
 
 
-def test_runs_page_imports_an_uploaded_bundle(app, home, source):  # noqa: F811
+def test_runs_page_imports_an_uploaded_bundle(app, home, source):
     """AppTest drives st.file_uploader: into an empty store (the uploader is there before any
     run), then a bad file shows its message and no traceback."""
     store, run_id = source

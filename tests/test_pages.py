@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from darts_engine import INDICATORS, METHODS, SPACES, ConfigError, SearchConfig, charts, search
@@ -23,7 +20,6 @@ from pages import common
 from tests.conftest import tiny
 from tests.test_charts import array
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 def record(store: RunStore, cfg: SearchConfig, name: str) -> str:
@@ -53,29 +49,6 @@ def runs(filled, home):
     """The filled store copied into this test's DARTBOARD_HOME; returns the run ids."""
     shutil.copytree(filled[0], home)
     return filled[1]
-
-
-@pytest.fixture
-def app(home):
-    """Opens the app (optionally on a page, with query parameters). Afterwards the cached run
-    manager is released, which stops and joins its search threads."""
-
-    def open_app(page: str | None = None, **query: str) -> AppTest:
-        at = AppTest.from_file(APP, default_timeout=60)
-        at.query_params.update(query)
-        at.run()
-        if page:
-            at.switch_page(page).run()
-        assert not at.exception, at.exception
-        return at
-
-    yield open_app
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    for t in threading.enumerate():
-        if t.name == "dartboard-warm-up":
-            t.join(120)
-    assert not [t.name for t in threading.enumerate() if t.name.startswith("dartboard-")]
 
 
 def manager():

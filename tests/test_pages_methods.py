@@ -16,12 +16,9 @@ from darts_engine.lfr import stage_genotypes
 from darts_engine.paths import data_root, resolve_inside
 from darts_engine.presets import preset_values
 from darts_engine.store import RunStore
-from tests import test_pages
 from tests.conftest import tiny
 from tests.test_charts import array
 from tests.test_pages import heatmaps, manager, record
-
-app = test_pages.app  # the same fixture: opens the app, releases the run manager afterwards
 
 PRESET = "Quick look (seconds)"
 # The smallest run the form makes in a second: NB201, 1 cell per stage, C=4 (K=4 divides it).

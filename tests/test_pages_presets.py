@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from darts_engine import search
 from darts_engine.indicators import INDICATORS
@@ -27,7 +24,6 @@ from darts_engine.store import RunStore
 from tests.conftest import tiny
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 DEMO, DARTS = DEFAULT_PRESET, "DARTS paper settings (CIFAR-10)"
 MAX_LINES, MAX_LINE = 3, 90  # "at most three short lines"
 
@@ -95,27 +91,6 @@ def filled(tmp_path_factory):
                     for a in ("bilevel-1st", "single")]
     s.close()
     return home, ids
-
-
-@pytest.fixture
-def app(home):
-    """Opens the app (on a page, with query parameters); releases the run manager after."""
-
-    def open_app(page: str | None = None, **query: str) -> AppTest:
-        at = AppTest.from_file(APP, default_timeout=60)
-        at.query_params.update(query)
-        at.run()
-        if page:
-            at.switch_page(page).run()
-        assert not at.exception, at.exception
-        return at
-
-    yield open_app
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    for t in threading.enumerate():
-        if t.name == "dartboard-warm-up":
-            t.join(120)
 
 
 def test_launch_shows_the_short_description_and_what_we_measured(app):
