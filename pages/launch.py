@@ -109,12 +109,15 @@ preset = st.selectbox("Preset", list(PRESETS), key="launch_preset", on_change=_a
                       help="Fills in the form; change anything before starting.")
 chosen = PRESETS[preset]
 st.caption(chosen.description.replace("\n", "  \n"))  # its lines stay lines in markdown
-if chosen.measured:
-    with st.expander("What we measured", icon=":material/science:"):
-        st.markdown(chosen.measured)
-        if chosen.reproduce:
-            st.caption("To measure it again, from the repository folder:")
-            st.code(chosen.reproduce, language="bash")
+# Always one slot here, filled or not: the form below keeps its place in the page's element
+# tree when the preset changes, so the browser never shows the old form beside the new one.
+with st.container():
+    if chosen.measured:
+        with st.expander("What we measured", icon=":material/science:"):
+            st.markdown(chosen.measured)
+            if chosen.reproduce:
+                st.caption("To measure it again, from the repository folder:")
+                st.code(chosen.reproduce, language="bash")
 
 errors: dict[str, str] = st.session_state.get("launch_errors", {})
 groups: dict[str, list[str]] = {}
