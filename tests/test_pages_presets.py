@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from darts_engine import search
 from darts_engine.indicators import INDICATORS
 from darts_engine.presets import (
     DEFAULT_INDICATOR,
@@ -22,6 +21,7 @@ from darts_engine.presets import (
 )
 from darts_engine.store import RunStore
 from tests.conftest import tiny
+from tests.test_pages import record
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO, DARTS = DEFAULT_PRESET, "DARTS paper settings (CIFAR-10)"
@@ -68,16 +68,6 @@ def test_a_run_is_traced_to_its_preset_by_name_then_by_settings():
 
 
 # --- the pages ---------------------------------------------------------------------------------
-def record(store: RunStore, run_name: str, **cfg) -> str:
-    """A real one-epoch search recorded into the store, as the run manager would."""
-    config = tiny(**cfg)
-    run_id = store.create_run(config.to_dict(), name=run_name)
-    rec = store.recorder(run_id)
-    search(config, rec, checkpoint_dir=store.run_dir(run_id))
-    rec.close()
-    return run_id
-
-
 @pytest.fixture(scope="module")
 def filled(tmp_path_factory):
     """Two pairs of tiny runs: one carrying the collapse demo's run name, one the DARTS
@@ -87,7 +77,7 @@ def filled(tmp_path_factory):
     ids = {}
     for key, title in (("demo", DEMO), ("darts", DARTS)):
         name = PRESETS[title].overrides["name"]
-        ids[key] = [record(s, f"{name} · {a}", algorithm=a, name=name)
+        ids[key] = [record(s, tiny(algorithm=a, name=name), f"{name} · {a}")
                     for a in ("bilevel-1st", "single")]
     s.close()
     return home, ids
