@@ -3,7 +3,7 @@
     python benchmarks/collapse_demo.py                      # the preset, both runs concurrently
     python benchmarks/collapse_demo.py --sequential --every 5 --set epochs=40 --set augment=true
 
-The pair is the launch page's "Collapse demo" preset (darts_engine/presets.py) run twice with
+The pair is the launch page's "Collapse demo" preset (darts_engine/train/presets.py) run twice with
 the same seed: bi-level first order and single-level, on CPU with one thread each, in two
 processes at once (or one after the other). For each run it prints, per epoch, accuracy and the
 collapse indicators of the normal cell (NB201: the cell), then the alerts that fired, the final
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from darts_engine import SearchConfig, search  # noqa: E402
 from darts_engine.config import _coerce  # noqa: E402
 from darts_engine.events import AlertRecord, EpochRecord, Event  # noqa: E402
-from darts_engine.presets import PRESETS, preset_values  # noqa: E402
+from darts_engine.train.presets import PRESETS, preset_values  # noqa: E402
 
 DEMO = next(name for name in PRESETS if name.startswith("Collapse demo"))
 ALGORITHMS = ("bilevel-1st", "single")

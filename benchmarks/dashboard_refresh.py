@@ -38,8 +38,8 @@ import torch  # noqa: E402
 
 from darts_engine import SPACES, SearchConfig  # noqa: E402
 from darts_engine.events import EpochRecord, RunFinished, RunStarted, StepRecord  # noqa: E402
-from darts_engine.genotype import derive_genotype  # noqa: E402
-from darts_engine.store import RunStore  # noqa: E402
+from darts_engine.model.genotype import derive_genotype  # noqa: E402
+from darts_engine.runs.store import RunStore  # noqa: E402
 
 STEPS_PER_EPOCH = 50
 ALPHA_EVERY = 10
@@ -125,8 +125,8 @@ def report(what: str, ms: dict[str, float], target: int) -> None:
 def first_point(home: Path, warm: bool) -> float:
     """Seconds from RunManager.launch() of the collapse demo to its first stored step; with
     `warm`, after runs.warm_up() (the dashboard runs it in the background at start-up)."""
-    from darts_engine.presets import DEFAULT_PRESET, preset_config
-    from darts_engine.runs import RunManager, warm_up
+    from darts_engine.runs.manager import RunManager, warm_up
+    from darts_engine.train.presets import DEFAULT_PRESET, preset_config
 
     if warm:
         warm_up()

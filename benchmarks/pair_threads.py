@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from darts_engine.presets import DEFAULT_PRESET, preset_config  # noqa: E402
-from darts_engine.runs import RunManager, warm_up  # noqa: E402
-from darts_engine.store import RunStore  # noqa: E402
+from darts_engine.runs.manager import RunManager, warm_up  # noqa: E402
+from darts_engine.runs.store import RunStore  # noqa: E402
+from darts_engine.train.presets import DEFAULT_PRESET, preset_config  # noqa: E402
 
 
 def pair_wall(epochs: int, concurrent: int, threads: int) -> tuple[float, list[float]]:

@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from darts_engine import SearchConfig  # noqa: E402
-from darts_engine.runs import RunManager  # noqa: E402
-from darts_engine.store import RunStore  # noqa: E402
+from darts_engine.runs.manager import RunManager  # noqa: E402
+from darts_engine.runs.store import RunStore  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -41,9 +41,9 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from darts_engine import ALGORITHMS, METHODS, SPACES, SearchConfig, build_search  # noqa: E402
-from darts_engine.data import BatchStream, ImageSet, SearchData  # noqa: E402
-from darts_engine.fastcell import IMPLS  # noqa: E402
+from darts_engine.model.fastcell import IMPLS  # noqa: E402
 from darts_engine.search import SearchSetup, resolve_device  # noqa: E402
+from darts_engine.train.data import BatchStream, ImageSet, SearchData  # noqa: E402
 
 
 def peak_rss_mb() -> float:

@@ -15,14 +15,14 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from .alerts import alert_line
-from .bundle import export_bundle, import_bundle
 from .config import FIELDS, ConfigError, SearchConfig, field_help
-from .data import DataError, check_config
 from .events import AlertRecord, EpochRecord, Event, RunFinished, RunStarted, StepRecord
+from .monitor.alerts import alert_line
 from .registries import by_name
+from .runs.bundle import export_bundle, import_bundle
+from .runs.store import RunStore, StoreError, default_home
 from .search import SearchResult, build_search, check_resumable, search
-from .store import RunStore, StoreError, default_home
+from .train.data import DataError, check_config
 
 RESUMABLE = ("interrupted", "stopped", "failed")
 

@@ -23,19 +23,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .algorithms import Algorithm, StepContext, StepStats
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import ConfigError, SearchConfig, resolve_arch_lr
-from .data import SearchData, load_search_data
-from .events import (NAN, EpochRecord, Event, LogRecord, RunFinished, RunStarted, StepRecord)
-from .indicators import IndicatorTracker
-from .methods import MethodRun
-from .registries import ALGORITHMS, METHODS
-from .spaces import SearchSpace, get_space
-from .supernet import Supernet
+from .config import ConfigError, SearchConfig
+from .events import NAN, EpochRecord, Event, LogRecord, RunFinished, RunStarted, StepRecord
+from .model.supernet import Supernet
+from .monitor.indicators import IndicatorTracker
+from .train.algorithms import StepStats
+from .train.checkpoint import load_checkpoint, save_checkpoint
+from .train.data import SearchData
+from .train.setup import (  # noqa: F401
+    SearchSetup,
+    alphas_numpy,
+    build_search,
+    current_genotype,
+    make_optimisers,
+    resolve_device,
+)
 
 CHECKPOINT_NAME = "checkpoint.pt"
-_BUILD_LOCK = threading.Lock()  # weight init draws from torch's global RNG
 
 
 def check_resumable(checkpoint_dir: str | Path, epochs_done: int) -> None:
@@ -108,17 +112,6 @@ class SearchResult:
     history: list[dict[str, Any]] = field(default_factory=list)  # per-epoch metrics
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(name)
-
-
 def cosine_lr(cfg: SearchConfig, epoch: int) -> float:
     """lr(e) = η_min + ½(η_max − η_min)(1 + cos(π e / E)), evaluated at the start of epoch e.
 
@@ -130,66 +123,6 @@ def cosine_lr(cfg: SearchConfig, epoch: int) -> float:
     per-epoch cosine there too (T_max = epochs = 50, eta_min 0.001).
     """
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs))
-
-
-def alphas_numpy(model: Supernet) -> dict[str, np.ndarray]:
-    """Raw α as recorded: −inf on the ops an edge does not have (S1), see `Supernet.logits`."""
-    return {t: a.detach().float().cpu().numpy().copy() for t, a in model.logits().items()}
-
-
-@dataclass
-class SearchSetup:
-    """A built search: data, model, optimisers. Tests and benchmarks use this directly."""
-
-    cfg: SearchConfig                # resolved: cells and arch_lr filled in
-    space: SearchSpace
-    algorithm: Algorithm
-    data: SearchData
-    model: Supernet
-    ctx: StepContext
-    device: torch.device
-    method: MethodRun                # the method variant's hooks for this run (methods.py)
-
-
-def make_optimisers(cfg: SearchConfig, model: Supernet) -> tuple[torch.optim.SGD,
-                                                                 torch.optim.Adam]:
-    """SGD on the trainable weights, Adam on the searched α (and β); cfg must be resolved."""
-    w_opt = torch.optim.SGD(model.weight_parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                            weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
-    a_opt = torch.optim.Adam(model.arch_parameters(), lr=cfg.arch_lr,
-                             betas=(cfg.arch_beta1, cfg.arch_beta2),
-                             weight_decay=cfg.arch_weight_decay)
-    return w_opt, a_opt
-
-
-def current_genotype(s: SearchSetup, alphas: dict[str, np.ndarray] | None = None) -> str:
-    """The genotype of the model as it is: its α (and PC-DARTS β), under the run's relaxation."""
-    alphas = alphas_numpy(s.model) if alphas is None else alphas
-    betas = {t: b.detach().float().cpu().numpy() for t, b in s.model.betas.items()}
-    return str(s.space.derive(alphas, betas or None, s.cfg.relaxation))
-
-
-def build_search(cfg: SearchConfig, data: SearchData | None = None) -> SearchSetup:
-    device = resolve_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    if data is None:
-        data = load_search_data(cfg, device)
-    space = get_space(cfg.space)
-    algorithm: Algorithm = ALGORITHMS.get(cfg.algorithm)
-    cfg = cfg.replace(cells=cfg.cells or space.default_cells,
-                      arch_lr=resolve_arch_lr(cfg, data.train.steps_per_epoch))
-    method = METHODS.get(cfg.method).start(cfg)
-    with _BUILD_LOCK:  # same seed -> same weights whatever other runs do meanwhile
-        torch.manual_seed(cfg.seed)
-        model = space.build(cfg.init_channels, cfg.cells, data.shape, cfg.seed,
-                            relaxation=cfg.relaxation, impl=cfg.impl, **method.model_options())
-    model.to(device)
-    ctx = StepContext(model, *make_optimisers(cfg, model), cfg.lr, cfg.grad_clip,
-                      step_order=cfg.step_order)
-    setup = SearchSetup(cfg, space, algorithm, data, model, ctx, device, method)
-    method.attach(setup)
-    return setup
 
 
 @torch.no_grad()

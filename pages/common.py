@@ -18,13 +18,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from darts_engine import SPACES, charts, runs
-from darts_engine.alerts import rule_docs
-from darts_engine.genotype import Genotype, softmax
-from darts_engine.indicators import indicator_docs, split_key
+from darts_engine import SPACES
+from darts_engine.model.genotype import Genotype, softmax
+from darts_engine.monitor.alerts import rule_docs
+from darts_engine.monitor.indicators import indicator_docs, split_key
 from darts_engine.registries import RELAXATIONS
-from darts_engine.runs import RunManager
-from darts_engine.store import ACTIVE, RunStore, default_home
+from darts_engine.runs import manager as runs
+from darts_engine.runs.manager import RunManager
+from darts_engine.runs.store import ACTIVE, RunStore, default_home
+from darts_engine.viz import charts
 
 MAX_STEP_POINTS = 600        # step curves are strided server-side to at most this many points
 MAX_LINE_POINTS = 150        # time points per small-multiple line

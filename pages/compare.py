@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from darts_engine import charts
-from darts_engine.presets import story_indicator
-from darts_engine.store import RunNotFound
+from darts_engine.runs.store import RunNotFound
+from darts_engine.train.presets import story_indicator
+from darts_engine.viz import charts
 from pages import common
 from pages.common import RunView
 

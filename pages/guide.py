@@ -6,8 +6,8 @@ appears without touching this page. Other pages link to its anchors (/guide#indi
 import streamlit as st
 
 from darts_engine import ALGORITHMS, DATASETS, METHODS, RELAXATIONS, SPACES
-from darts_engine.alerts import rule_docs
-from darts_engine.indicators import indicator_docs
+from darts_engine.monitor.alerts import rule_docs
+from darts_engine.monitor.indicators import indicator_docs
 from darts_engine.registries import ALERT_ACTIONS
 from pages import common
 

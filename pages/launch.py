@@ -11,10 +11,10 @@ import streamlit as st
 
 from darts_engine import ConfigError, DataError, SearchConfig
 from darts_engine.config import field_help
-from darts_engine.paths import data_root, resolve_inside
-from darts_engine.presets import DEFAULT_PRESET, PRESETS, preset_values
 from darts_engine.registries import by_name
-from darts_engine.store import StoreError
+from darts_engine.runs.paths import data_root, resolve_inside
+from darts_engine.runs.store import StoreError
+from darts_engine.train.presets import DEFAULT_PRESET, PRESETS, preset_values
 from pages import common
 
 FIELDS = field_help()

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from darts_engine import charts
 from darts_engine.registries import METHODS
-from darts_engine.store import RunNotFound
+from darts_engine.runs.store import RunNotFound
+from darts_engine.viz import charts
 from pages import common
 from pages.common import RunView
 

@@ -6,9 +6,9 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from darts_engine import charts
-from darts_engine.bundle import export_bundle, import_bundle
-from darts_engine.store import EXPORT_FORMATS, RunNotFound, StoreError
+from darts_engine.runs.bundle import export_bundle, import_bundle
+from darts_engine.runs.store import EXPORT_FORMATS, RunNotFound, StoreError
+from darts_engine.viz import charts
 from pages import common
 
 

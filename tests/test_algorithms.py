@@ -15,11 +15,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from darts_engine import SearchConfig, search
-from darts_engine.algorithms import (StepContext, bilevel_first_order, bilevel_second_order,
-                                     single_level, unrolled_alpha_grads)
 from darts_engine.events import StepRecord
-from darts_engine.genotype import NB201_OPS
-from darts_engine.supernet import NB201Supernet
+from darts_engine.model.genotype import NB201_OPS
+from darts_engine.model.supernet import NB201Supernet
+from darts_engine.train.algorithms import (
+    StepContext,
+    bilevel_first_order,
+    bilevel_second_order,
+    single_level,
+    unrolled_alpha_grads,
+)
 
 
 def _smooth(module: nn.Module) -> nn.Module:

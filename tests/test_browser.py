@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from darts_engine.store import FINAL, RunStore
+from darts_engine.runs.store import FINAL, RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium")

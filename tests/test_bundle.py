@@ -10,18 +10,17 @@ import sqlite3
 import stat
 import zipfile
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from darts_engine import METHODS, SPACES, ConfigError
-from darts_engine import bundle as bundle_module
-from darts_engine.bundle import BundleError, export_bundle, import_bundle
 from darts_engine.cli import main
-from darts_engine.runs import RunManager
-from darts_engine.store import RunStore
+from darts_engine.runs import bundle as bundle_module
+from darts_engine.runs.bundle import BundleError, export_bundle, import_bundle
+from darts_engine.runs.manager import RunManager
+from darts_engine.runs.store import RunStore
 from tests.conftest import tiny
 from tests.test_cli import cli
 from tests.test_pages import record

@@ -12,8 +12,8 @@ import pandas as pd
 import plotly.io as pio
 import pytest
 
-from darts_engine import SPACES, charts
-from darts_engine.genotype import (
+from darts_engine import SPACES
+from darts_engine.model.genotype import (
     DARTS_OPS,
     NB201_OPS,
     DartsGenotype,
@@ -21,6 +21,7 @@ from darts_engine.genotype import (
     genotype_ops,
     softmax,
 )
+from darts_engine.viz import charts
 
 
 def figure_json(fig) -> dict:

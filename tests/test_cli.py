@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from darts_engine.alerts import alert_line
-from darts_engine.store import RunStore
+from darts_engine.monitor.alerts import alert_line
+from darts_engine.runs.store import RunStore
 
 TINY = ["--dataset", "shapes", "--data-limit", "128", "--batch-size", "32", "--space", "nb201",
         "--init-channels", "4", "--cells", "1", "--device", "cpu", "--threads", "1"]

@@ -6,8 +6,8 @@ import pytest
 
 from darts_engine import ConfigError, SearchConfig
 from darts_engine.config import field_help
-from darts_engine.data import check_config
 from darts_engine.registries import by_name
+from darts_engine.train.data import check_config
 
 
 @pytest.mark.parametrize("changes, field, words", [

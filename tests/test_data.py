@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from darts_engine import DATASETS, ConfigError, SearchConfig
-from darts_engine.data import DataError, load_search_data, make_shapes, random_shift
+from darts_engine.train.data import DataError, load_search_data, make_shapes, random_shift
 
 CPU = torch.device("cpu")
 
@@ -182,7 +182,7 @@ def test_evaluation_pass_stays_unaugmented(fake_cifar):
 
 
 def test_crop_flip_equals_a_hand_crop_of_the_zero_padded_image():
-    from darts_engine.data import crop_flip
+    from darts_engine.train.data import crop_flip
 
     g = torch.Generator().manual_seed(0)
     x = torch.randint(1, 256, (2, 3, 32, 32), generator=g).float()

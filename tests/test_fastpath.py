@@ -15,10 +15,14 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from darts_engine import ALGORITHMS, SPACES, ConfigError, SearchConfig
-from darts_engine.algorithms import StepContext
-from darts_engine.fastcell import MATRIX_MAX_PIXELS, darts_cell_supported, nb201_cell_supported
-from darts_engine.spaces import DataShape
-from darts_engine.supernet import DartsCell, NB201Cell, Supernet
+from darts_engine.model.fastcell import (
+    MATRIX_MAX_PIXELS,
+    darts_cell_supported,
+    nb201_cell_supported,
+)
+from darts_engine.model.spaces import DataShape
+from darts_engine.model.supernet import DartsCell, NB201Cell, Supernet
+from darts_engine.train.algorithms import StepContext
 
 RTOL = 1e-5
 CLASSES = 5

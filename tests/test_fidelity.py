@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from darts_engine.alerts import darts_es
-from darts_engine.ops import NoiseOp
-from darts_engine.smoothing import mean_shift
+from darts_engine.methods.smoothing import mean_shift
+from darts_engine.model.ops import NoiseOp
+from darts_engine.monitor.alerts import darts_es
 
 from .conftest import tiny
 
@@ -135,7 +135,7 @@ def test_darts_es_compares_with_a_partial_earlier_window_as_the_reference_does()
 
 
 def test_alert_sources_cite_papers_and_the_guide():
-    from darts_engine.alerts import RULES, alert_line
+    from darts_engine.monitor.alerts import RULES, alert_line
 
     for rule in RULES:
         assert "ALGORITHMS" not in rule.source + rule.explanation
@@ -147,8 +147,8 @@ def test_alert_sources_cite_papers_and_the_guide():
 
 def test_ms_darts_preset_runs_the_plain_darts_space_with_augmentation():
     """MS-DARTS' default space "s5" is DARTS' 8 ops with `none` and without `noise`."""
-    from darts_engine.presets import preset_values
-    from darts_engine.spaces import get_space
+    from darts_engine.model.spaces import get_space
+    from darts_engine.train.presets import preset_values
 
     for title in ("MS-DARTS code defaults (CIFAR-10)", "SDARTS-RS paper settings (CIFAR-10)"):
         values = preset_values(title)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from darts_engine.genotype import (
+from darts_engine.model.genotype import (
     DARTS_OPS,
     NB201_OPS,
     DartsGenotype,

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from darts_engine import INDICATORS, SPACES, ConfigError, parse_genotype, search
-from darts_engine import indicators as ind
-from darts_engine.alerts import RULES, check_alerts, rule_docs
 from darts_engine.events import AlertRecord, LogRecord
-from darts_engine.genotype import genotype_ops, softmax
-from darts_engine.store import RunStore
+from darts_engine.model.genotype import genotype_ops, softmax
+from darts_engine.monitor import indicators as ind
+from darts_engine.monitor.alerts import RULES, check_alerts, rule_docs
+from darts_engine.runs.store import RunStore
 
 from .conftest import tiny
 

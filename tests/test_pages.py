@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from darts_engine import INDICATORS, METHODS, SPACES, ConfigError, SearchConfig, charts, search
-from darts_engine.alerts import rule_docs
-from darts_engine.data import check_config
-from darts_engine.genotype import softmax
-from darts_engine.presets import DEFAULT_PRESET, PRESETS, preset_config, preset_values
-from darts_engine.store import RunStore
+from darts_engine import INDICATORS, METHODS, SPACES, ConfigError, SearchConfig, search
+from darts_engine.model.genotype import softmax
+from darts_engine.monitor.alerts import rule_docs
+from darts_engine.runs.store import RunStore
+from darts_engine.train.data import check_config
+from darts_engine.train.presets import DEFAULT_PRESET, PRESETS, preset_config, preset_values
+from darts_engine.viz import charts
 from pages import common
 from tests.conftest import tiny
 from tests.test_charts import array
-
 
 
 def record(store: RunStore, cfg: SearchConfig, name: str) -> str:

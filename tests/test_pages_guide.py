@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from darts_engine import ALGORITHMS, INDICATORS, METHODS, RELAXATIONS, SPACES
-from darts_engine.alerts import rule_docs
+from darts_engine.monitor.alerts import rule_docs
 
 GUIDE = str(Path(__file__).resolve().parent.parent / "pages" / "guide.py")
 

@@ -11,11 +11,12 @@ import shutil
 import numpy as np
 import pytest
 
-from darts_engine import METHODS, SPACES, SearchConfig, charts
-from darts_engine.lfr import stage_genotypes
-from darts_engine.paths import data_root, resolve_inside
-from darts_engine.presets import preset_values
-from darts_engine.store import RunStore
+from darts_engine import METHODS, SPACES, SearchConfig
+from darts_engine.methods.lfr import stage_genotypes
+from darts_engine.runs.paths import data_root, resolve_inside
+from darts_engine.runs.store import RunStore
+from darts_engine.train.presets import preset_values
+from darts_engine.viz import charts
 from tests.conftest import tiny
 from tests.test_charts import array
 from tests.test_pages import heatmaps, manager, record

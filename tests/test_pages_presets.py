@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from darts_engine.indicators import INDICATORS
-from darts_engine.presets import (
+from darts_engine.monitor.indicators import INDICATORS
+from darts_engine.runs.store import RunStore
+from darts_engine.train.presets import (
     DEFAULT_INDICATOR,
     DEFAULT_PRESET,
     PRESETS,
@@ -19,7 +20,6 @@ from darts_engine.presets import (
     preset_values,
     story_indicator,
 )
-from darts_engine.store import RunStore
 from tests.conftest import tiny
 from tests.test_pages import record
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from darts_engine import ConfigError
-from darts_engine.paths import resolve_inside
-from darts_engine.store import RunStore, StoreError
+from darts_engine.runs.paths import resolve_inside
+from darts_engine.runs.store import RunStore, StoreError
 
 
 @pytest.fixture

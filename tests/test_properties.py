@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from darts_engine import ConfigError, SearchConfig, search
 from darts_engine.config import FIELDS, field_help
-from darts_engine.data import check_config
-from darts_engine.runs import RunManager
-from darts_engine.store import RunStore
+from darts_engine.runs.manager import RunManager
+from darts_engine.runs.store import RunStore
+from darts_engine.train.data import check_config
 
 META = field_help()
 

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from darts_engine.store import RunStore
+from darts_engine.runs.store import RunStore
 
 CFG = ["--dataset", "shapes", "--data-limit", "512", "--batch-size", "32", "--space", "nb201",
        "--init-channels", "4", "--cells", "1", "--device", "cpu", "--threads", "1",

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from darts_engine.runs import RunManager
-from darts_engine.store import RunStore
+from darts_engine.runs.manager import RunManager
+from darts_engine.runs.store import RunStore
 
 from .conftest import tiny
 
@@ -61,7 +61,7 @@ def test_queue_beyond_the_limit(home):
 
 def test_a_failing_run_does_not_stop_its_neighbour(manager, monkeypatch):
     """One run hits NaN and becomes failed with its reason; the other finishes."""
-    import darts_engine.runs as runs_mod
+    import darts_engine.runs.manager as runs_mod
 
     real_search = runs_mod.search
 

@@ -10,7 +10,7 @@ import torch
 
 from darts_engine import ALGORITHMS, SPACES, SearchControl, parse_genotype, search
 from darts_engine.events import EpochRecord, RunFinished, RunStarted, StepRecord
-from darts_engine.store import RunStore
+from darts_engine.runs.store import RunStore
 
 from .conftest import tiny
 

@@ -13,15 +13,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from darts_engine import INDICATORS, RELAXATIONS, SPACES, charts, parse_genotype, search
-from darts_engine import indicators as ind
-from darts_engine.genotype import genotype_ops, softmax
-from darts_engine.ops import DARTS_OPS_FACTORY
-from darts_engine.relaxations import get_relaxation
+from darts_engine import INDICATORS, RELAXATIONS, SPACES, parse_genotype, search
+from darts_engine.methods.smoothing import random_smoothing
+from darts_engine.model.genotype import genotype_ops, softmax
+from darts_engine.model.ops import DARTS_OPS_FACTORY
+from darts_engine.model.relaxations import get_relaxation
+from darts_engine.model.spaces import DataShape
+from darts_engine.model.supernet import DartsCell
+from darts_engine.monitor import indicators as ind
 from darts_engine.search import alphas_numpy
-from darts_engine.smoothing import random_smoothing
-from darts_engine.spaces import DataShape
-from darts_engine.supernet import DartsCell
+from darts_engine.viz import charts
 
 from .conftest import tiny
 from .test_fastpath import _assert_close, _assert_same_state, _loss_and_grads, _pair, _runs_fast

@@ -20,7 +20,6 @@ import pandas as pd
 import pytest
 import torch
 
-from darts_engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from darts_engine.events import (
     AlertRecord,
     EpochRecord,
@@ -29,7 +28,7 @@ from darts_engine.events import (
     RunStarted,
     StepRecord,
 )
-from darts_engine.store import (
+from darts_engine.runs.store import (
     APPLICATION_ID,
     DB_NAME,
     SCHEMA_VERSION,
@@ -39,6 +38,7 @@ from darts_engine.store import (
     StoreError,
     default_home,
 )
+from darts_engine.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 CELLS = ("normal", "reduce")
@@ -505,7 +505,7 @@ WRITER = """
 import sys
 import numpy as np
 from darts_engine.events import EpochRecord, RunStarted, StepRecord
-from darts_engine.store import RunStore
+from darts_engine.runs.store import RunStore
 
 cells = ("normal", "reduce")
 store = RunStore(sys.argv[1])

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from darts_engine import SPACES
-from darts_engine.genotype import DARTS_OPS, NB201_OPS
-from darts_engine.ops import DARTS_OPS_FACTORY, NB201_OPS_FACTORY
-from darts_engine.spaces import DataShape
-from darts_engine.supernet import DartsSupernet, MixedOp, NB201Supernet
+from darts_engine.model.genotype import DARTS_OPS, NB201_OPS
+from darts_engine.model.ops import DARTS_OPS_FACTORY, NB201_OPS_FACTORY
+from darts_engine.model.spaces import DataShape
+from darts_engine.model.supernet import DartsSupernet, MixedOp, NB201Supernet
 
 
 @pytest.mark.parametrize("name", DARTS_OPS)

@@ -10,19 +10,27 @@ import numpy as np
 import pytest
 import torch
 
-from darts_engine import ALGORITHMS, METHODS, RELAXATIONS, SPACES, SearchControl, build_search, search
+from darts_engine import (
+    ALGORITHMS,
+    METHODS,
+    RELAXATIONS,
+    SPACES,
+    SearchControl,
+    build_search,
+    search,
+)
 from darts_engine.cli import config_from_args, main, parse_args
 from darts_engine.config import ConfigError
 from darts_engine.events import EpochRecord, LogRecord
-from darts_engine.genotype import DARTS_OPS, derive_genotype, parse_genotype
-from darts_engine.lfr import stage_genotypes
-from darts_engine.ops import DARTS_OPS_FACTORY
-from darts_engine.relaxations import sparsemax, sparsemax_np
+from darts_engine.methods.lfr import stage_genotypes
+from darts_engine.methods.smoothing import clip_unit, eps_at, mean_shift, random_smoothing
+from darts_engine.model.genotype import DARTS_OPS, derive_genotype, parse_genotype
+from darts_engine.model.ops import DARTS_OPS_FACTORY
+from darts_engine.model.relaxations import sparsemax, sparsemax_np
+from darts_engine.model.spaces import DataShape
+from darts_engine.model.supernet import MixedOp, PartialMixedOp
+from darts_engine.runs.store import RunStore
 from darts_engine.search import current_genotype
-from darts_engine.smoothing import clip_unit, eps_at, mean_shift, random_smoothing
-from darts_engine.spaces import DataShape
-from darts_engine.store import RunStore
-from darts_engine.supernet import MixedOp, PartialMixedOp
 
 from .conftest import tiny
 
@@ -384,8 +392,8 @@ def test_cli_runs_every_registered_method(home, method, capsys):
 
 
 def test_offer_preset_passes_extra_fields_to_preset() -> None:
-    from darts_engine.methods import offer_preset
-    from darts_engine.presets import PRESETS
+    from darts_engine.methods.base import offer_preset
+    from darts_engine.train.presets import PRESETS
 
     title = "_test offer_preset fields"
     try:

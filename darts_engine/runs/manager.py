@@ -23,10 +23,10 @@ from typing import Any, Protocol
 
 import torch
 
-from .config import SearchConfig
-from .data import check_config
-from .events import EpochRecord, Event, RunFinished, RunStarted, StepRecord
-from .search import SearchControl, check_resumable, search
+from ..config import SearchConfig
+from ..events import EpochRecord, Event, RunFinished, RunStarted, StepRecord
+from ..search import SearchControl, check_resumable, search
+from ..train.data import check_config
 from .store import RunStore
 
 ACTIVE = ("queued", "running", "paused", "stopping")

@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .registries import ALGORITHMS
-from .supernet import Supernet
+from ..model.supernet import Supernet
+from ..registries import ALGORITHMS
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 # (model, training batch) -> mixing weights for the w step (MS-DARTS evaluates the batch)

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .config import ConfigError
-from .methods import Method, MethodRun, offer_preset, register
+from ..config import ConfigError
+from .base import Method, MethodRun, offer_preset, register
 
 if TYPE_CHECKING:
-    from .config import SearchConfig
-    from .search import SearchSetup
+    from ..config import SearchConfig
+    from ..train.setup import SearchSetup
 
 
 class PCDartsRun(MethodRun):

@@ -39,11 +39,19 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError, SearchConfig
-from .genotype import parse_genotype
-from .registries import SPACES
-from .store import _EPOCH_COLS, _RUN_ID, _STEP_COLS, ACTIVE, EXPORT_FORMATS, STATUSES
-from .store import RunStore, StoreError
+from ..config import ConfigError, SearchConfig
+from ..model.genotype import parse_genotype
+from ..registries import SPACES
+from .store import (
+    _EPOCH_COLS,
+    _RUN_ID,
+    _STEP_COLS,
+    ACTIVE,
+    EXPORT_FORMATS,
+    STATUSES,
+    RunStore,
+    StoreError,
+)
 
 FORMAT = "dartboard-run-bundle"
 VERSION = 1

@@ -37,8 +37,15 @@ import torch
 from torch import nn
 
 from . import fastcell
-from .ops import DARTS_OPS_FACTORY, NB201_OPS_FACTORY, POOL_OPS, FactorizedReduce, OpFactory
-from .ops import ReLUConvBN, ResNetBasicBlock
+from .ops import (
+    DARTS_OPS_FACTORY,
+    NB201_OPS_FACTORY,
+    POOL_OPS,
+    FactorizedReduce,
+    OpFactory,
+    ReLUConvBN,
+    ResNetBasicBlock,
+)
 from .relaxations import get_relaxation
 
 ALPHA_INIT_SCALE = 1e-3

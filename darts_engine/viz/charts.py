@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .genotype import (
+from ..model.genotype import (
     DartsGenotype,
     Genotype,
     NB201Genotype,

@@ -40,13 +40,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .methods import Method, MethodRun, offer_preset, register
+from .base import Method, MethodRun, offer_preset, register
 
 if TYPE_CHECKING:
-    from .algorithms import Batch
-    from .config import SearchConfig
-    from .search import SearchSetup
-    from .supernet import Supernet
+    from ..config import SearchConfig
+    from ..model.supernet import Supernet
+    from ..train.algorithms import Batch
+    from ..train.setup import SearchSetup
 
 Weights = dict[str, torch.Tensor]  # cell type -> (edges, ops) mixing weights
 Masks = dict[str, torch.Tensor] | None  # cell type -> (edges, ops) bool, the ops on each edge

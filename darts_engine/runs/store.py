@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .events import (
+from ..events import (
     AlertRecord,
     EpochRecord,
     Event,

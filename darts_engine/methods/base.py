@@ -29,39 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from .events import Event
-from .registries import METHODS
+from ..registries import METHODS
+from ..train.setup import MethodRun
 
 if TYPE_CHECKING:
-    from .config import SearchConfig
-    from .search import SearchSetup
-
-
-class MethodRun:
-    """One run's hooks into the search loop (see the module docstring); plain DARTS."""
-
-    def __init__(self, cfg: SearchConfig) -> None:
-        self.cfg = cfg
-
-    def model_options(self) -> dict[str, Any]:
-        return {}
-
-    def attach(self, s: SearchSetup) -> None:
-        pass
-
-    def begin_epoch(self, s: SearchSetup, epoch: int) -> list[Event]:
-        return []
-
-    def extras(self, s: SearchSetup) -> dict[str, np.ndarray]:
-        return {}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, s: SearchSetup, state: dict[str, Any]) -> None:
-        pass
+    from ..config import SearchConfig
 
 
 def _no_check(cfg: SearchConfig) -> None:
@@ -93,7 +65,7 @@ def offer_preset(title: str, description: str, overrides: dict[str, Any], **fiel
 
     fields: any other Preset field (pair=, indicator=, measured=, reproduce=), passed through;
     an unknown name raises TypeError naming it."""
-    from .presets import PRESETS, Preset
+    from ..train.presets import PRESETS, Preset
 
     PRESETS[title] = Preset(description, overrides, **fields)
 

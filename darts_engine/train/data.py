@@ -39,11 +39,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .registries import DATASETS
-from .spaces import DataShape
+from ..model.spaces import DataShape
+from ..registries import DATASETS
 
 if TYPE_CHECKING:
-    from .config import SearchConfig
+    from ..config import SearchConfig
 
 
 class DataError(RuntimeError):
@@ -250,7 +250,7 @@ _register(DatasetSpec("imagefolder", _imagefolder, DataShape(3, IMAGEFOLDER_SIZE
 
 def check_config(cfg: SearchConfig) -> None:
     """Checks that need the dataset's metadata but not its files (run before a run is created)."""
-    from .config import ConfigError
+    from ..config import ConfigError
 
     spec: DatasetSpec = DATASETS.get(cfg.dataset)
     if spec.needs_root and not cfg.download and not Path(cfg.data_root).is_dir():
@@ -263,7 +263,7 @@ def check_config(cfg: SearchConfig) -> None:
 
 
 def _check_batch(cfg: SearchConfig, n: int) -> None:
-    from .config import ConfigError
+    from ..config import ConfigError
 
     n_w = int(math.floor(n * cfg.train_portion))
     n_h = n - n_w

@@ -31,16 +31,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..events import AlertRecord, Event, StepRecord
+from ..model.genotype import Genotype, genotype_ops, parse_genotype
+from ..model.relaxations import get_relaxation
+from ..model.spaces import PARAM_FREE_OPS, SearchSpace, discrete_weights
+from ..registries import INDICATORS
 from .alerts import check_alerts
-from .events import AlertRecord, Event, StepRecord
-from .genotype import Genotype, NB201Genotype, genotype_ops, parse_genotype
-from .registries import INDICATORS
-from .relaxations import get_relaxation
-from .spaces import PARAM_FREE_OPS, SearchSpace
 
 if TYPE_CHECKING:
-    from .search import SearchSetup
-    from .supernet import Supernet
+    from ..model.supernet import Supernet
+    from ..train.setup import SearchSetup
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 KeptEdge = tuple[str, int, int]  # (op, input j, target node), as genotype_ops gives them
@@ -445,25 +445,6 @@ def hessian_eigenvalue(model: Supernet, batches: Sequence[Batch], cell_types: Se
 
 
 # --- discretisation gap ----------------------------------------------------------------------
-
-def _row(g: Genotype, j: int, target: int) -> int:
-    """α row of the edge j -> target (rows run node by node, as the supernets read them)."""
-    if isinstance(g, NB201Genotype):    # node i has rows i(i-1)/2 .. +i-1
-        return target * (target - 1) // 2 + j
-    k = target - 2                       # DARTS node k has rows Σ_{m<k}(m+2) .. +k+1
-    return k * (k + 3) // 2 + j
-
-
-def discrete_weights(g: Genotype, space: SearchSpace) -> dict[str, np.ndarray]:
-    """One-hot mixing weights of the derived cell: 1 on each kept edge's op, dropped edges 0."""
-    out = {}
-    for cell, edges in genotype_ops(g).items():
-        w = np.zeros((space.n_edges, len(space.ops)))   # (edges, ops)
-        for op, j, target in edges:
-            w[_row(g, j, target), space.ops.index(op)] = 1.0
-        out[cell] = w
-    return out
-
 
 class _preserved:
     """Restore a model's buffers (BN running statistics), BN momenta and train/eval mode."""

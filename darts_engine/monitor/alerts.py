@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .registries import ALERT_ACTIONS
+from ..registries import ALERT_ACTIONS
 
 if TYPE_CHECKING:
-    from .config import SearchConfig
+    from ..config import SearchConfig
 
 Rows = Sequence[Mapping[str, float]]
 

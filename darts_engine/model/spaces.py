@@ -25,14 +25,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .genotype import DARTS_OPS, NB201_OPS, Genotype, derive_genotype
-from .registries import SPACES
+from ..registries import SPACES
+from .genotype import DARTS_OPS, NB201_OPS, Genotype, NB201Genotype, derive_genotype, genotype_ops
 from .relaxations import get_relaxation
-from .supernet import NB201_EDGE_LABELS, DartsSupernet, NB201Supernet, Supernet
-from .supernet import darts_edge_labels
+from .supernet import NB201_EDGE_LABELS, DartsSupernet, NB201Supernet, Supernet, darts_edge_labels
 
 if TYPE_CHECKING:
-    from .config import SearchConfig
+    from ..config import SearchConfig
 
 # Parameter-free ops (none, skip, pools; RobustDARTS S4's noise). In the reduction cell the
 # stride-2 skip is a FactorizedReduce with parameters, but it still counts as "skip" for the
@@ -100,7 +99,7 @@ class SearchSpace:
         return {t: np.where(self.op_mask(t), a, -np.inf) for t, a in alphas.items()}
 
     def check_config(self, cfg: SearchConfig) -> None:
-        from .config import ConfigError
+        from ..config import ConfigError
 
         if self.cell_types == ("normal", "reduce") and cfg.cells and cfg.cells < 3:
             raise ConfigError(
@@ -171,6 +170,25 @@ _register_darts_like("s3", ("none", "skip_connect", "sep_conv_3x3"),
 _register_darts_like("s4", ("noise", "sep_conv_3x3"),
                      "RobustDARTS S4: {noise, sep3} on the DARTS cell (Zela et al. 2020, §3; noise "
                      "carries no signal, yet DARTS picks it on many edges)")
+
+
+def _row(g: Genotype, j: int, target: int) -> int:
+    """α row of the edge j -> target (rows run node by node, as the supernets read them)."""
+    if isinstance(g, NB201Genotype):    # node i has rows i(i-1)/2 .. +i-1
+        return target * (target - 1) // 2 + j
+    k = target - 2                       # DARTS node k has rows Σ_{m<k}(m+2) .. +k+1
+    return k * (k + 3) // 2 + j
+
+
+def discrete_weights(g: Genotype, space: SearchSpace) -> dict[str, np.ndarray]:
+    """One-hot mixing weights of the derived cell: 1 on each kept edge's op, dropped edges 0."""
+    out = {}
+    for cell, edges in genotype_ops(g).items():
+        w = np.zeros((space.n_edges, len(space.ops)))   # (edges, ops)
+        for op, j, target in edges:
+            w[_row(g, j, target), space.ops.index(op)] = 1.0
+        out[cell] = w
+    return out
 
 
 def get_space(name: str) -> SearchSpace:

@@ -42,8 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..registries import IMPLS as _IMPL_REGISTRY
 from .ops import DilConv, FactorizedReduce, Identity, NoiseOp, ReLUConvBN, SepConv, Zero
-from .registries import IMPLS as _IMPL_REGISTRY
 
 IMPLS = ("fast", "plain")
 _IMPL_REGISTRY.register("fast", "fast", "all edges leaving a node as one batched call per op")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .config import ConfigError
+from ..config import ConfigError
 
 
 def data_root() -> Path:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import SearchConfig
+from ..config import SearchConfig
 
 # The compare page's indicator when the runs come from no single preset: where collapse shows
 # first in a search that drifts to none, skip or pooling (parameter-free ops).

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..registries import RELAXATIONS
 from .genotype import softmax as np_softmax
-from .registries import RELAXATIONS
 
 
 @dataclass(frozen=True)

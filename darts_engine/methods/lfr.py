@@ -41,18 +41,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import ConfigError
-from .events import Event, LogRecord
-from .genotype import Genotype, parse_genotype
-from .indicators import discrete_weights
-from .methods import Method, MethodRun, register
-from .search import current_genotype, make_optimisers
-from .supernet import ALPHA_INIT_SCALE, N_RESOLUTION_STAGES, DartsCell, NB201Cell, freeze_cell
+from ..config import ConfigError
+from ..events import Event, LogRecord
+from ..model.genotype import Genotype, parse_genotype
+from ..model.spaces import discrete_weights
+from ..model.supernet import (
+    ALPHA_INIT_SCALE,
+    N_RESOLUTION_STAGES,
+    DartsCell,
+    NB201Cell,
+    freeze_cell,
+)
+from ..train.setup import current_genotype, make_optimisers
+from .base import Method, MethodRun, register
 
 if TYPE_CHECKING:
-    from .config import SearchConfig
-    from .search import SearchSetup
-    from .supernet import Supernet
+    from ..config import SearchConfig
+    from ..model.supernet import Supernet
+    from ..train.setup import SearchSetup
 
 
 def stage_starts(n_stages: int, epochs: int) -> list[int]:

@@ -1,0 +1,1 @@
+"""The collapse monitor: indicator functions, probes, alerts and the per-run tracker."""

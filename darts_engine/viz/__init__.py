@@ -1,0 +1,1 @@
+"""Figure builders (Plotly and DOT): pure functions from plain data to figures."""
