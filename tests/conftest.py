@@ -54,13 +54,3 @@ def app(home):
     assert not [t.name for t in threading.enumerate() if t.name.startswith("dartboard-")]
 
 
-def tiny(**overrides):
-    """A search config that finishes in about a second on one CPU thread."""
-    from darts_engine import SearchConfig
-
-    base = dict(space="nb201", algorithm="bilevel-1st", dataset="shapes", data_limit=128,
-                batch_size=32, epochs=1, init_channels=4, cells=1, device="cpu", seed=0)
-    base.update(overrides)
-    if base["space"] != "nb201" and "cells" not in overrides:
-        base["cells"] = 3
-    return SearchConfig(**base)

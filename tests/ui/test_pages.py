@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from darts_engine import INDICATORS, METHODS, SPACES, ConfigError, SearchConfig, search
+from darts_engine import INDICATORS, METHODS, SPACES, ConfigError, SearchConfig
 from darts_engine.model.genotype import softmax
 from darts_engine.monitor.alerts import rule_docs
 from darts_engine.runs.store import RunStore
@@ -18,17 +17,7 @@ from darts_engine.train.data import check_config
 from darts_engine.train.presets import DEFAULT_PRESET, PRESETS, preset_config, preset_values
 from darts_engine.viz import charts
 from pages import common
-from tests.conftest import tiny
-from tests.test_charts import array
-
-
-def record(store: RunStore, cfg: SearchConfig, name: str) -> str:
-    """A real search recorded into the store, as the run manager would."""
-    run_id = store.create_run(cfg.to_dict(), name=name)
-    rec = store.recorder(run_id)
-    search(cfg, rec, checkpoint_dir=store.run_dir(run_id))
-    rec.close()
-    return run_id
+from tests.helpers import array, heatmaps, manager, plotly_figures, record, tiny
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +38,6 @@ def runs(filled, home):
     """The filled store copied into this test's DARTBOARD_HOME; returns the run ids."""
     shutil.copytree(filled[0], home)
     return filled[1]
-
-
-def manager():
-    from pages import common
-
-    return common.manager()
-
-
-def plotly_figures(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
-def heatmaps(at: AppTest) -> list[dict]:
-    return [f for f in plotly_figures(at) if f["data"] and f["data"][0]["type"] == "heatmap"]
 
 
 def next_sibling(at: AppTest, key: str):

@@ -17,9 +17,7 @@ from darts_engine.runs.paths import data_root, resolve_inside
 from darts_engine.runs.store import RunStore
 from darts_engine.train.presets import preset_values
 from darts_engine.viz import charts
-from tests.conftest import tiny
-from tests.test_charts import array
-from tests.test_pages import heatmaps, manager, record
+from tests.helpers import array, heatmaps, manager, record, tiny
 
 PRESET = "Quick look (seconds)"
 # The smallest run the form makes in a second: NB201, 1 cell per stage, C=4 (K=4 divides it).

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from darts_engine import ALGORITHMS, INDICATORS, METHODS, RELAXATIONS, SPACES
 from darts_engine.monitor.alerts import rule_docs
 
-GUIDE = str(Path(__file__).resolve().parent.parent / "pages" / "guide.py")
+GUIDE = str(Path(__file__).resolve().parents[2] / "pages" / "guide.py")
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ from darts_engine.runs.store import (
 )
 from darts_engine.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CELLS = ("normal", "reduce")
 OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
        "dil_conv_3x3", "dil_conv_5x5")

@@ -39,8 +39,7 @@ def test_absolute_path_inside_is_fine(root):
 
 def test_export_refuses_escapes(home, tmp_path):
     from darts_engine import search
-
-    from .conftest import tiny
+    from tests.helpers import tiny
 
     store = RunStore(home)
     cfg = tiny()

@@ -11,8 +11,7 @@ import torch
 from darts_engine import ALGORITHMS, SPACES, SearchControl, parse_genotype, search
 from darts_engine.events import EpochRecord, RunFinished, RunStarted, StepRecord
 from darts_engine.runs.store import RunStore
-
-from .conftest import tiny
+from tests.helpers import tiny
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS.names())

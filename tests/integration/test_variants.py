@@ -31,8 +31,7 @@ from darts_engine.model.spaces import DataShape
 from darts_engine.model.supernet import MixedOp, PartialMixedOp
 from darts_engine.runs.store import RunStore
 from darts_engine.search import current_genotype
-
-from .conftest import tiny
+from tests.helpers import tiny
 
 SHAPE = DataShape(3, 8, 4)
 

@@ -20,10 +20,9 @@ from darts_engine.train.presets import (
     preset_values,
     story_indicator,
 )
-from tests.conftest import tiny
-from tests.test_pages import record
+from tests.helpers import record, tiny
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEMO, DARTS = DEFAULT_PRESET, "DARTS paper settings (CIFAR-10)"
 MAX_LINES, MAX_LINE = 3, 90  # "at most three short lines"
 

@@ -21,9 +21,7 @@ from darts_engine.runs import bundle as bundle_module
 from darts_engine.runs.bundle import BundleError, export_bundle, import_bundle
 from darts_engine.runs.manager import RunManager
 from darts_engine.runs.store import RunStore
-from tests.conftest import tiny
-from tests.test_cli import cli
-from tests.test_pages import record
+from tests.helpers import cli, record, tiny
 
 TABLES = ("step_metrics", "epoch_metrics", "alphas", "extras", "logs", "alerts")
 

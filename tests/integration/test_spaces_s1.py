@@ -23,9 +23,14 @@ from darts_engine.model.supernet import DartsCell
 from darts_engine.monitor import indicators as ind
 from darts_engine.search import alphas_numpy
 from darts_engine.viz import charts
-
-from .conftest import tiny
-from .test_fastpath import _assert_close, _assert_same_state, _loss_and_grads, _pair, _runs_fast
+from tests.helpers import (
+    assert_close,
+    assert_same_state,
+    fast_and_plain,
+    loss_and_grads,
+    runs_fast,
+    tiny,
+)
 
 SP = SPACES.get("s1")
 SHAPE = DataShape(2, 8, 5)
@@ -206,19 +211,19 @@ def test_one_epoch_search(algorithm, method):
 def test_batched_forward_matches_the_reference(options):
     """The S1 cells take the batched path (edges with different ops, fastcell._mixed_round)
     and agree with the per-op reference: loss, every gradient, BN statistics."""
-    fast, plain = _pair("s1", **options)
-    assert all(_runs_fast(c) for c in fast.modules() if isinstance(c, DartsCell))
+    fast, plain = fast_and_plain("s1", **options)
+    assert all(runs_fast(c) for c in fast.modules() if isinstance(c, DartsCell))
     if fast.betas:
         with torch.no_grad():
             for b in (*fast.betas.values(), *plain.betas.values()):
                 b.copy_(torch.linspace(-1.0, 1.0, b.numel()))
     x, y = batch(8)
-    loss_f, grads_f = _loss_and_grads(fast, (x, y))
-    loss_p, grads_p = _loss_and_grads(plain, (x, y))
+    loss_f, grads_f = loss_and_grads(fast, (x, y))
+    loss_p, grads_p = loss_and_grads(plain, (x, y))
     torch.testing.assert_close(loss_f, loss_p, rtol=1e-5, atol=0)
     scale = max(g.norm().item() for g in grads_p if g is not None)
     for (name, _), gf, gp in zip(plain.named_parameters(), grads_f, grads_p):
         assert (gf is None) == (gp is None), name
         if gp is not None:
-            _assert_close(gf, gp, scale, name)
-    _assert_same_state(fast, plain)
+            assert_close(gf, gp, scale, name)
+    assert_same_state(fast, plain)

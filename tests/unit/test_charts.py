@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import colorsys
 import json
 import re
@@ -22,20 +21,11 @@ from darts_engine.model.genotype import (
     softmax,
 )
 from darts_engine.viz import charts
+from tests.helpers import array
 
 
 def figure_json(fig) -> dict:
     return json.loads(pio.to_json(fig, validate=False))
-
-
-def array(value) -> np.ndarray:
-    """A trace array from figure JSON: Plotly sends NumPy arrays as base64 typed arrays."""
-    if isinstance(value, dict) and "bdata" in value:
-        a = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        if "shape" in value:
-            a = a.reshape([int(s) for s in str(value["shape"]).split(",")])
-        return a
-    return np.asarray(value)
 
 
 def hue(color: str) -> float:

@@ -24,7 +24,7 @@ import pytest
 
 from darts_engine.runs.store import FINAL, RunStore
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--enable-unsafe-swiftshader", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",

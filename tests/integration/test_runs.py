@@ -13,8 +13,7 @@ import pytest
 
 from darts_engine.runs.manager import RunManager
 from darts_engine.runs.store import RunStore
-
-from .conftest import tiny
+from tests.helpers import tiny
 
 
 @pytest.fixture

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -13,16 +10,10 @@ import pytest
 
 from darts_engine.monitor.alerts import alert_line
 from darts_engine.runs.store import RunStore
+from tests.helpers import cli
 
 TINY = ["--dataset", "shapes", "--data-limit", "128", "--batch-size", "32", "--space", "nb201",
         "--init-channels", "4", "--cells", "1", "--device", "cpu", "--threads", "1"]
-
-
-def cli(home, *args, timeout=120, env=None, text=True):
-    """The CLI in a subprocess. text=False keeps the bytes: text mode turns `\\r` into `\\n`."""
-    return subprocess.run([sys.executable, "-m", "darts_engine", "--home", str(home), *args],
-                          capture_output=True, text=text, timeout=timeout, check=False,
-                          env={**os.environ, **(env or {})})
 
 
 def test_search_prints_run_id_and_genotype_then_lists_shows_exports(home, tmp_path):

@@ -4,13 +4,11 @@ app.py and pages/ never import torch (they reach tensors only through the engine
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENGINE = sorted((ROOT / "darts_engine").rglob("*.py"))
 UI = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
 
@@ -40,15 +38,6 @@ def test_ui_never_imports_torch(path):
 def test_ui_files_exist():
     assert (ROOT / "app.py").is_file() and len(UI) >= 5  # app + launch, live, compare, runs
 
-
-def test_importing_the_whole_engine_loads_no_streamlit():
-    modules = ", ".join(".".join(p.relative_to(ROOT).with_suffix("").parts) for p in ENGINE
-                        if p.stem not in ("__init__", "__main__"))
-    code = f"import sys, {modules}; print('streamlit' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120, check=False)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "False"
 
 
 # --- inside the engine: layers from the vocabulary up to the CLI, imports only downwards --------

@@ -19,8 +19,7 @@ import torch
 from darts_engine.methods.smoothing import mean_shift
 from darts_engine.model.ops import NoiseOp
 from darts_engine.monitor.alerts import darts_es
-
-from .conftest import tiny
+from tests.helpers import tiny
 
 # --- MS-DARTS mean shift ----------------------------------------------------------------------
 

@@ -12,8 +12,7 @@ from darts_engine.model.genotype import genotype_ops, softmax
 from darts_engine.monitor import indicators as ind
 from darts_engine.monitor.alerts import RULES, check_alerts, rule_docs
 from darts_engine.runs.store import RunStore
-
-from .conftest import tiny
+from tests.helpers import tiny
 
 NB201 = SPACES.get("nb201").ops      # none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool
 DARTS = SPACES.get("darts").ops

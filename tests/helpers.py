@@ -1,0 +1,123 @@
+"""Helpers shared by the test tiers (plain functions; fixtures are in conftest.py). Test modules
+import from here, never from one another."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from streamlit.testing.v1 import AppTest
+
+from darts_engine import SPACES, SearchConfig, search
+from darts_engine.model.fastcell import darts_cell_supported, nb201_cell_supported
+from darts_engine.model.spaces import DataShape
+from darts_engine.model.supernet import DartsCell, NB201Cell, Supernet
+from darts_engine.runs.store import RunStore
+
+# fast and plain supernets (unit/test_fastpath.py, integration/test_spaces_s1.py)
+RTOL = 1e-5
+CLASSES = 5
+_CELLS = (DartsCell, NB201Cell)
+
+
+
+def tiny(**overrides):
+    """A search config that finishes in about a second on one CPU thread."""
+    from darts_engine import SearchConfig
+
+    base = dict(space="nb201", algorithm="bilevel-1st", dataset="shapes", data_limit=128,
+                batch_size=32, epochs=1, init_channels=4, cells=1, device="cpu", seed=0)
+    base.update(overrides)
+    if base["space"] != "nb201" and "cells" not in overrides:
+        base["cells"] = 3
+    return SearchConfig(**base)
+
+
+def record(store: RunStore, cfg: SearchConfig, name: str) -> str:
+    """A real search recorded into the store, as the run manager would."""
+    run_id = store.create_run(cfg.to_dict(), name=name)
+    rec = store.recorder(run_id)
+    search(cfg, rec, checkpoint_dir=store.run_dir(run_id))
+    rec.close()
+    return run_id
+
+
+def manager():
+    from pages import common
+
+    return common.manager()
+
+
+def plotly_figures(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def heatmaps(at: AppTest) -> list[dict]:
+    return [f for f in plotly_figures(at) if f["data"] and f["data"][0]["type"] == "heatmap"]
+
+
+def array(value) -> np.ndarray:
+    """A trace array from figure JSON: Plotly sends NumPy arrays as base64 typed arrays."""
+    if isinstance(value, dict) and "bdata" in value:
+        a = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        if "shape" in value:
+            a = a.reshape([int(s) for s in str(value["shape"]).split(",")])
+        return a
+    return np.asarray(value)
+
+
+def cli(home, *args, timeout=120, env=None, text=True):
+    """The CLI in a subprocess. text=False keeps the bytes: text mode turns `\\r` into `\\n`."""
+    return subprocess.run([sys.executable, "-m", "darts_engine", "--home", str(home), *args],
+                          capture_output=True, text=text, timeout=timeout, check=False,
+                          env={**os.environ, **(env or {})})
+
+
+def fast_and_plain(space: str, size: int = 8, **options) -> tuple[Supernet, Supernet]:
+    """(fast, plain) supernets of one space with identical parameters and buffers."""
+    sp = SPACES.get(space)
+    cells = 1 if space == "nb201" else 3
+    torch.manual_seed(0)
+    fast = sp.build(4, cells, DataShape(2, size, CLASSES), seed=0, impl="fast", **options)
+    plain = sp.build(4, cells, DataShape(2, size, CLASSES), seed=0, impl="plain", **options)
+    plain.load_state_dict(fast.state_dict())
+    if not options.get("partial_k"):  # the comparison must exercise the batched forward
+        assert all(runs_fast(c) for c in fast.modules() if isinstance(c, _CELLS))
+    return fast, plain
+
+
+def runs_fast(cell: DartsCell | NB201Cell) -> bool:
+    return cell._fast(darts_cell_supported if isinstance(cell, DartsCell)
+                      else nb201_cell_supported)
+
+
+def assert_close(a: torch.Tensor, b: torch.Tensor, scale: float, what: str) -> None:
+    """‖a − b‖ <= RTOL·‖b‖, plus a floor for tensors that are pure rounding noise (the
+    gradient of a conv bias that a BN right after it cancels is ~1e-9 in both paths)."""
+    err = (a.double() - b.double()).norm().item()
+    assert err <= RTOL * b.double().norm().item() + 1e-6 * scale, f"{what}: error {err:.3g}"
+
+
+def assert_same_state(fast: Supernet, plain: Supernet) -> None:
+    """Parameters and buffers (BN running statistics, num_batches_tracked) agree."""
+    sf, sp = fast.state_dict(), plain.state_dict()
+    assert sf.keys() == sp.keys()
+    for k in sp:
+        if sp[k].is_floating_point():  # a running mean can be ~1e-9: floor at 1e-6 absolute
+            assert_close(sf[k], sp[k], max(1.0, sp[k].norm().item()), k)
+        else:
+            assert torch.equal(sf[k], sp[k]), k
+
+
+def loss_and_grads(model: Supernet, batch, seed: int = 5) -> tuple[torch.Tensor, list]:
+    torch.manual_seed(seed)  # the `noise` op draws from the global RNG
+    model.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(batch[0]), batch[1])
+    loss.backward()
+    return loss.detach(), [p.grad for p in model.parameters()]
