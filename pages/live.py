@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from darts_engine.registries import METHODS
+from darts_engine.registries import METHODS, SPACES
 from darts_engine.runs.store import RunNotFound
 from darts_engine.viz import charts
 from pages import common
@@ -169,7 +169,8 @@ def lfr_section(view: RunView, status: dict[str, Any]) -> None:
                "could be read (Hao & Zhu 2022): stages, pruning and schedule are our "
                "interpretation (see the [Guide](/guide#methods)).")
     cols = st.columns(n_stages)
-    for k, text, dots in charts.stage_cells(cells, view.ops):
+    for k, text, dots in charts.stage_cells(cells, view.ops,
+                                               SPACES.get(view.config["space"]).topology):
         with cols[k]:
             st.markdown(f"**Stage {k + 1}** · {'frozen' if k < stage else current}")
             for dot in dots.values():

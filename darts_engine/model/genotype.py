@@ -8,6 +8,9 @@
 - NAS-Bench-201 rule (AutoDL-Projects search_model_darts.py TinyNetworkDarts.genotype): per
   edge argmax over all ops, `none` included.
 - Text formats: quark0's `Genotype(normal=[...], ...)` and NB201's `|op~j|+|op~j|op~j|+...`.
+- `CellTopology`: a cell's graph declared once (input nodes, steps, which edges are kept, the
+  headline cell, the genotype type). Every α row <-> edge (j -> target) mapping, edge label and
+  choice of derivation rule is asked of it (`DARTS_CELL`, `NB201_CELL`), never re-derived.
 Op lists are quark0 cnn/genotypes.py PRIMITIVES and AutoDL's NAS-Bench-201 search space
 (xautodl/models/cell_operations.py NAS_BENCH_201); their order defines the α columns.
 """
@@ -16,8 +19,8 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -25,11 +28,6 @@ from numpy.typing import ArrayLike
 DARTS_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
              "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-
-DARTS_STEPS = 4  # intermediate nodes per DARTS cell -> 2+3+4+5 = 14 edges
-DARTS_EDGES = 14
-NB201_NODES = 3  # node i sums nodes 0..i-1 -> 1+2+3 = 6 edges
-NB201_EDGES = 6
 
 Edge = tuple[str, int]  # (op name, input index j)
 Normalise = Callable[[np.ndarray], np.ndarray]  # raw α -> mixing weights, per row
@@ -85,6 +83,10 @@ class DartsGenotype:
     def cells(self) -> dict[str, list[Edge]]:
         return {"normal": list(self.normal), "reduce": list(self.reduce)}
 
+    @property
+    def topology(self) -> CellTopology:
+        return DARTS_CELL
+
 
 @dataclass(frozen=True)
 class NB201Genotype:
@@ -108,6 +110,10 @@ class NB201Genotype:
     def cells(self) -> dict[str, list[Edge]]:
         return {"cell": [edge for node in self.nodes for edge in node]}  # rows 1<-0, 2<-0, ...
 
+    @property
+    def topology(self) -> CellTopology:
+        return NB201_CELL
+
 
 Genotype = DartsGenotype | NB201Genotype
 
@@ -128,69 +134,153 @@ def _array(arrays: Mapping[str, ArrayLike], cell: str, shape: tuple[int, ...],
     return a
 
 
-def _node_rows() -> Iterator[tuple[int, int]]:
-    """(start, stop) α rows of each DARTS node: (0, 2), (2, 5), (5, 9), (9, 14)."""
-    start = 0
-    for node in range(DARTS_STEPS):
-        yield start, start + node + 2
-        start += node + 2
-
-
-def _derive_darts(alphas: Mapping[str, ArrayLike], edge_weights: Mapping[str, ArrayLike] | None,
-                  ops: tuple[str, ...], normalise: Normalise) -> DartsGenotype:
+def _derive_top_k(topo: CellTopology, alphas: Mapping[str, ArrayLike],
+                  edge_weights: Mapping[str, ArrayLike] | None, ops: tuple[str, ...],
+                  normalise: Normalise) -> DartsGenotype:
+    """DARTS' rule: per node the `keep` strongest inputs, strength = best non-`none` weight."""
     cells = {}
-    for cell in ("normal", "reduce"):
-        raw = _array(alphas, cell, (DARTS_EDGES, len(ops)), "alphas", masked=True)  # (14, ops)
+    for cell in topo.cell_types:
+        raw = _array(alphas, cell, (topo.n_edges, len(ops)), "alphas", masked=True)  # (14, ops)
         w = normalise(raw)
         if edge_weights is not None:  # PC-DARTS: softmax of β over each node's incoming edges
-            beta = _array(edge_weights, cell, (DARTS_EDGES,), "edge_weights")  # (14,)
-            w *= np.concatenate([softmax(beta[a:b]) for a, b in _node_rows()])[:, None]
+            beta = _array(edge_weights, cell, (topo.n_edges,), "edge_weights")  # (14,)
+            w *= np.concatenate([softmax(beta[a:b]) for a, b in topo.node_rows])[:, None]
         if "none" in ops:  # `none` stays in the softmax denominator but may never be chosen
             w[:, ops.index("none")] = -np.inf
         w[np.isneginf(raw)] = -np.inf  # S1: an op the edge does not have, even at weight 0
         strength, best = w.max(axis=1), w.argmax(axis=1)  # (14,), (14,); first op wins ties
         edges = []
-        for a, b in _node_rows():
+        for a, b in topo.node_rows:
             # stable sort, as quark0's sorted(..., key=-max): equal strengths keep lower j first
-            for j in sorted(range(b - a), key=lambda j: -strength[a + j])[:2]:
+            for j in sorted(range(b - a), key=lambda j: -strength[a + j])[:topo.keep]:
                 edges.append((ops[best[a + j]], j))
         cells[cell] = edges
-    concat = list(range(2, DARTS_STEPS + 2))
+    concat = list(topo.targets)
     return DartsGenotype(cells["normal"], concat, cells["reduce"], concat)
 
 
-def _derive_nb201(alphas: Mapping[str, ArrayLike], edge_weights: Mapping[str, ArrayLike] | None,
-                  ops: tuple[str, ...], normalise: Normalise) -> NB201Genotype:
-    w = normalise(_array(alphas, "cell", (NB201_EDGES, len(ops)), "alphas"))  # (6, ops)
+def _derive_argmax(topo: CellTopology, alphas: Mapping[str, ArrayLike],
+                   edge_weights: Mapping[str, ArrayLike] | None, ops: tuple[str, ...],
+                   normalise: Normalise) -> NB201Genotype:
+    """NAS-Bench-201's rule: every edge kept, its op the argmax, `none` included."""
+    (cell,) = topo.cell_types
+    w = normalise(_array(alphas, cell, (topo.n_edges, len(ops)), "alphas"))  # (6, ops)
     if edge_weights is not None:  # checked only: a per-edge factor cannot move a per-edge argmax
-        _array(edge_weights, "cell", (NB201_EDGES,), "edge_weights")
+        _array(edge_weights, cell, (topo.n_edges,), "edge_weights")
     picks = iter(ops[k] for k in w.argmax(axis=1))  # `none` included (AutoDL's genotype())
-    return NB201Genotype(tuple(tuple((next(picks), j) for j in range(i))
-                               for i in range(1, NB201_NODES + 1)))
+    return NB201Genotype(tuple(tuple((next(picks), j) for j in range(t)) for t in topo.targets))
 
 
-def derive_genotype(space: str, alphas: Mapping[str, ArrayLike], *,
+@dataclass(frozen=True)
+class CellTopology:
+    """A searched cell's graph, declared once; the spaces, derivation and figures ask it.
+
+    Nodes 0..inputs-1 are the cell's inputs; node t = inputs..inputs+steps-1 sums every earlier
+    node, one edge (j -> t) per j < t. α rows run node by node in that order (DARTS: n0<-s0,
+    n0<-s1, n1<-s0, ... = 2+3+4+5 = 14 rows; NB201: 1<-0, 2<-0, 2<-1, ... = 1+2+3 = 6 rows), as
+    the supernets read them. `keep`: inputs kept per node when deriving (DARTS: 2, `none` never
+    kept); None keeps every edge with its argmax op (NB201). `darts_cell`: the DARTS cell
+    (two input states c_{k-2}, c_{k-1}, normal + reduction cell types, output = concat)."""
+
+    name: str
+    inputs: int
+    steps: int
+    cell_types: tuple[str, ...]
+    headline: str                   # the cell type summarised where one is shown
+    keep: int | None
+    darts_cell: bool
+    default_ops: tuple[str, ...]    # the op list a bare `Genotype(...)` / `|op~j|` text uses
+    ends: tuple[tuple[int, int], ...] = field(init=False)   # (j, target) per α row
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ends", tuple((j, t) for t in self.targets for j in range(t)))
+
+    @property
+    def targets(self) -> range:
+        return range(self.inputs, self.inputs + self.steps)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.ends)
+
+    def row(self, j: int, target: int) -> int:
+        """α row of the edge j -> target: rows of nodes before `target`, then j."""
+        if target not in self.targets or not 0 <= j < target:
+            raise ValueError(f"{self.name} has no edge {j} -> {target}: targets are "
+                             f"{self.targets.start}..{self.targets.stop - 1}, inputs j < target")
+        return (target * (target - 1) - self.inputs * (self.inputs - 1)) // 2 + j
+
+    @property
+    def node_rows(self) -> tuple[tuple[int, int], ...]:
+        """(start, stop) α rows of each node's incoming edges: DARTS (0, 2), (2, 5), ..."""
+        return tuple((self.row(0, t), self.row(0, t) + t) for t in self.targets)
+
+    def node_name(self, j: int) -> str:
+        """The node's name in edge labels: DARTS s0, s1, n0..n3; NB201 0..3."""
+        if not self.darts_cell:
+            return str(j)
+        return f"s{j}" if j < self.inputs else f"n{j - self.inputs}"
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """One label per α row: `n0<-s1` (DARTS), `2<-1` (NB201)."""
+        return tuple(f"{self.node_name(t)}<-{self.node_name(j)}" for j, t in self.ends)
+
+    def derive(self, alphas: Mapping[str, ArrayLike], ops: Sequence[str], *,
+               edge_weights: Mapping[str, ArrayLike] | None = None,
+               normalise: Normalise | None = None) -> Genotype:
+        """The genotype of RAW α under this cell's rule (see `derive_genotype`)."""
+        ops = tuple(ops)
+        if len(set(ops)) != len(ops) or not set(ops) - {"none"}:
+            raise ValueError(f"ops must be distinct and include an op other than 'none', "
+                             f"got {ops}")
+        rule = _derive_argmax if self.keep is None else _derive_top_k
+        return rule(self, alphas, edge_weights, ops, normalise or softmax)
+
+    def parse(self, text: str, ops: Collection[str] | None = None) -> Genotype:
+        """`format`'s text back (ops default: `default_ops`); the text must be of this cell."""
+        g = parse_genotype(text, ops=self.default_ops if ops is None else ops)
+        if g.topology is not self:
+            raise ValueError(f"{text[:60]!r} is a {g.topology.name} genotype, not {self.name}")
+        return g
+
+    def format(self, g: Genotype) -> str:
+        return str(g)
+
+
+DARTS_CELL = CellTopology("DARTS cell", inputs=2, steps=4, cell_types=("normal", "reduce"),
+                          headline="normal", keep=2, darts_cell=True, default_ops=DARTS_OPS)
+NB201_CELL = CellTopology("NAS-Bench-201 cell", inputs=1, steps=3, cell_types=("cell",),
+                          headline="cell", keep=None, darts_cell=False, default_ops=NB201_OPS)
+
+
+def derive_genotype(space: str | CellTopology, alphas: Mapping[str, ArrayLike], *,
                     edge_weights: Mapping[str, ArrayLike] | None = None,
                     ops: Sequence[str] | None = None,
                     normalise: Normalise | None = None) -> Genotype:
     """Discretise RAW α (cell type -> [edges, ops]; the relaxation is applied here). An α of
     −inf marks an op the edge does not have (RobustDARTS S1): weight 0, never chosen.
 
-    `space`: "darts" or a RobustDARTS "s1".."s4" (DARTS cell and rule, pass their `ops`), or
-    "nb201". `edge_weights`: raw PC-DARTS β (cell type -> [edges]). `normalise`: the per-edge
-    relaxation to compare ops and edges under (default softmax; relaxations.py has sparsemax).
-    Pass NumPy arrays or detached CPU tensors.
+    `space`: a registered space's name (its topology gives the rule; a space with its own op
+    list, e.g. RobustDARTS "s2", needs `ops`) or a `CellTopology`. `edge_weights`: raw PC-DARTS
+    β (cell type -> [edges]). `normalise`: the per-edge relaxation to compare ops and edges
+    under (default softmax; relaxations.py has sparsemax). Pass NumPy arrays or detached CPU
+    tensors.
     """
-    darts_like = space == "darts" or re.match(r"s\d", space) is not None
-    if not darts_like and space != "nb201":
-        raise ValueError(f"unknown search space {space!r}; expected 'darts', 'nb201' or 's1'..'s4'")
-    if ops is None and space not in ("darts", "nb201"):
-        raise ValueError(f"space {space!r} has its own op list: pass ops=")
-    ops = tuple(ops) if ops is not None else DARTS_OPS if darts_like else NB201_OPS
-    if len(set(ops)) != len(ops) or not set(ops) - {"none"}:
-        raise ValueError(f"ops must be distinct and include an op other than 'none', got {ops}")
-    derive = _derive_darts if darts_like else _derive_nb201
-    return derive(alphas, edge_weights, ops, normalise or softmax)
+    if isinstance(space, CellTopology):
+        topo = space
+    else:
+        from ..registries import SPACES  # filled by model/spaces.py, which imports this module
+
+        if space not in SPACES:
+            raise ValueError(f"unknown search space {space!r}; expected one of "
+                             f"{', '.join(SPACES.names())}")
+        sp = SPACES.get(space)
+        topo = sp.topology
+        if ops is None and tuple(sp.ops) != topo.default_ops:
+            raise ValueError(f"space {space!r} has its own op list: pass ops=")
+    return topo.derive(alphas, topo.default_ops if ops is None else ops,
+                       edge_weights=edge_weights, normalise=normalise)
 
 
 _PIECE = r"\s*(\[[^\]]*\]|range\(\s*\d+\s*,\s*\d+\s*\))\s*"  # a list, or range(a, b) from logs
@@ -242,8 +332,9 @@ def genotype_ops(g: Genotype) -> dict[str, list[tuple[str, int, int]]]:
     Targets use the same numbering as inputs, so (j, target) is directly a DAG edge:
     DARTS 0 = s0, 1 = s1, 2..5 = intermediate nodes (as in concat); NB201 nodes 0..3.
     """
-    if isinstance(g, DartsGenotype):
-        return {cell: [(op, j, p // 2 + 2) for p, (op, j) in enumerate(edges)]
+    if isinstance(g, DartsGenotype):  # `keep` pairs per node, nodes in order
+        topo = g.topology
+        return {cell: [(op, j, topo.targets[p // topo.keep]) for p, (op, j) in enumerate(edges)]
                 for cell, edges in g.cells().items()}
     return {"cell": [(op, j, i) for i, node in enumerate(g.nodes, start=1) for op, j in node]}
 

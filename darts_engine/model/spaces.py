@@ -14,6 +14,10 @@ op masses and the genotype text work as in every other space; an edge builds onl
 ops, and the α of the other columns are masked: `Supernet.logits()` sets them to −inf, so any
 relaxation gives them weight exactly 0 and no gradient. Recorded α carry the −inf too
 (events.py), which is how the indicators and the derivation see each edge's ops.
+
+A space owns its topology (genotype.py `CellTopology`): edge rows and ends, labels, the
+derivation rule, the headline cell and the genotype text all come from `space.topology`. A new
+space on the DARTS cell is one `register_darts_cell_space(...)` call.
 """
 
 from __future__ import annotations
@@ -26,9 +30,17 @@ import numpy as np
 import torch
 
 from ..registries import SPACES
-from .genotype import DARTS_OPS, NB201_OPS, Genotype, NB201Genotype, derive_genotype, genotype_ops
+from .genotype import (
+    DARTS_CELL,
+    DARTS_OPS,
+    NB201_CELL,
+    NB201_OPS,
+    CellTopology,
+    Genotype,
+    genotype_ops,
+)
 from .relaxations import get_relaxation
-from .supernet import NB201_EDGE_LABELS, DartsSupernet, NB201Supernet, Supernet, darts_edge_labels
+from .supernet import DartsSupernet, NB201Supernet, Supernet
 
 if TYPE_CHECKING:
     from ..config import SearchConfig
@@ -50,8 +62,7 @@ class DataShape:
 class SearchSpace:
     name: str
     ops: tuple[str, ...]
-    cell_types: tuple[str, ...]
-    edge_labels: tuple[str, ...]
+    topology: CellTopology
     default_cells: int
     builder: Callable[..., Supernet]  # (space, C, cells, data, α generator, **options)
     description: str
@@ -59,8 +70,21 @@ class SearchSpace:
     edge_ops: Mapping[str, tuple[tuple[str, ...], ...]] | None = None
 
     @property
+    def cell_types(self) -> tuple[str, ...]:
+        return self.topology.cell_types
+
+    @property
+    def edge_labels(self) -> tuple[str, ...]:
+        return self.topology.labels
+
+    @property
     def n_edges(self) -> int:
-        return len(self.edge_labels)
+        return self.topology.n_edges
+
+    @property
+    def headline(self) -> str:
+        """The cell type shown where one cell is summarised (DARTS: normal)."""
+        return self.topology.headline
 
     @property
     def param_free(self) -> frozenset[str]:
@@ -82,9 +106,12 @@ class SearchSpace:
                edge_weights: Mapping[str, np.ndarray] | None = None,
                relaxation: str = "softmax") -> Genotype:
         """The genotype from raw α (and PC-DARTS β), compared under the run's relaxation."""
-        return derive_genotype(self.name, self.logits(alphas), ops=self.ops,
-                               edge_weights=edge_weights,
-                               normalise=get_relaxation(relaxation).numpy)
+        return self.topology.derive(self.logits(alphas), self.ops, edge_weights=edge_weights,
+                                    normalise=get_relaxation(relaxation).numpy)
+
+    def parse(self, text: str) -> Genotype:
+        """A genotype text of this space back (its own op list allowed)."""
+        return self.topology.parse(text, ops=self.ops)
 
     def op_mask(self, cell: str) -> np.ndarray:
         """(edges, ops) bool: True where the op is on the edge (all True but in S1)."""
@@ -101,12 +128,12 @@ class SearchSpace:
     def check_config(self, cfg: SearchConfig) -> None:
         from ..config import ConfigError
 
-        if self.cell_types == ("normal", "reduce") and cfg.cells and cfg.cells < 3:
+        if self.topology.darts_cell and cfg.cells and cfg.cells < 3:
             raise ConfigError(
                 f"cells must be >= 3 in the {self.name} space (reductions sit at 1/3 and 2/3 of "
                 f"the depth, so fewer cells leave no normal cell), got {cfg.cells}",
                 field="cells")
-        if self.cell_types == ("normal", "reduce") and cfg.init_channels % 2:
+        if self.topology.darts_cell and cfg.init_channels % 2:
             raise ConfigError(
                 f"init_channels must be even in the {self.name} space (FactorizedReduce splits "
                 f"channels in two), got {cfg.init_channels}", field="init_channels")
@@ -125,11 +152,13 @@ def _build_nb201(space: SearchSpace, c: int, cells: int, data: DataShape,
                          in_channels=data.in_channels, alpha_generator=gen, **options)
 
 
-def _register_darts_like(name: str, ops: tuple[str, ...], description: str,
-                         edge_ops: Mapping[str, tuple[tuple[str, ...], ...]] | None = None
-                         ) -> None:
-    SPACES.register(name, SearchSpace(name, ops, ("normal", "reduce"), darts_edge_labels(), 8,
-                                      _build_darts, description, edge_ops), description)
+def register_darts_cell_space(name: str, ops: tuple[str, ...], description: str,
+                              edge_ops: Mapping[str, tuple[tuple[str, ...], ...]] | None = None
+                              ) -> SearchSpace:
+    """A space on the DARTS cell under any name: its op list (and S1-style per-edge ops) is all
+    it declares; rows, derivation, drawing and checks come with `DARTS_CELL`."""
+    return SPACES.register(name, SearchSpace(name, ops, DARTS_CELL, 8, _build_darts, description,
+                                             edge_ops), description)
 
 
 # RobustDARTS S1: the two ops of each edge, rows node by node (n0<-s0, n0<-s1, n1<-s0, ...),
@@ -151,33 +180,25 @@ S1_EDGE_OPS: dict[str, tuple[tuple[str, ...], ...]] = {
 
 _NB201_TEXT = ("NAS-Bench-201: 5 ops, 6 edges, one cell shared by 3 stages (Dong & Yang 2020, "
                "§2); DARTS collapses to the all-skip cell here")
-_register_darts_like("darts", DARTS_OPS,
-                     "DARTS CNN space: 8 ops, 14 edges, normal + reduction cell (Liu, "
-                     "Simonyan & Yang 2019, §2.1 and §3.1.1)")
-SPACES.register("nb201", SearchSpace(
-    "nb201", NB201_OPS, ("cell",), NB201_EDGE_LABELS, 5, _build_nb201,
-    _NB201_TEXT), _NB201_TEXT)
-_register_darts_like("s1", tuple(op for op in DARTS_OPS
-                           if any(op in edge for cell in S1_EDGE_OPS.values() for edge in cell)),
-                     "RobustDARTS S1: 2 ops per edge, precomputed from a DARTS run, on the DARTS "
-                     "cell (Zela et al. 2020, §3)", S1_EDGE_OPS)
-_register_darts_like("s2", ("skip_connect", "sep_conv_3x3"),
-                     "RobustDARTS S2: {skip, sep3} on the DARTS cell (Zela et al. 2020, §3; DARTS "
-                     "ends with skip on most edges)")
-_register_darts_like("s3", ("none", "skip_connect", "sep_conv_3x3"),
-                     "RobustDARTS S3: {none, skip, sep3} on the DARTS cell (Zela et al. 2020, "
-                     "§3; DARTS ends with skip on most edges)")
-_register_darts_like("s4", ("noise", "sep_conv_3x3"),
-                     "RobustDARTS S4: {noise, sep3} on the DARTS cell (Zela et al. 2020, §3; noise "
-                     "carries no signal, yet DARTS picks it on many edges)")
-
-
-def _row(g: Genotype, j: int, target: int) -> int:
-    """α row of the edge j -> target (rows run node by node, as the supernets read them)."""
-    if isinstance(g, NB201Genotype):    # node i has rows i(i-1)/2 .. +i-1
-        return target * (target - 1) // 2 + j
-    k = target - 2                       # DARTS node k has rows Σ_{m<k}(m+2) .. +k+1
-    return k * (k + 3) // 2 + j
+register_darts_cell_space("darts", DARTS_OPS,
+                          "DARTS CNN space: 8 ops, 14 edges, normal + reduction cell (Liu, "
+                          "Simonyan & Yang 2019, §2.1 and §3.1.1)")
+SPACES.register("nb201", SearchSpace("nb201", NB201_OPS, NB201_CELL, 5, _build_nb201, _NB201_TEXT),
+                _NB201_TEXT)
+_S1_OPS = tuple(op for op in DARTS_OPS
+                if any(op in edge for cell in S1_EDGE_OPS.values() for edge in cell))
+register_darts_cell_space("s1", _S1_OPS,
+                          "RobustDARTS S1: 2 ops per edge, precomputed from a DARTS run, on the "
+                          "DARTS cell (Zela et al. 2020, §3)", S1_EDGE_OPS)
+register_darts_cell_space("s2", ("skip_connect", "sep_conv_3x3"),
+                          "RobustDARTS S2: {skip, sep3} on the DARTS cell (Zela et al. 2020, §3; "
+                          "DARTS ends with skip on most edges)")
+register_darts_cell_space("s3", ("none", "skip_connect", "sep_conv_3x3"),
+                          "RobustDARTS S3: {none, skip, sep3} on the DARTS cell (Zela et al. "
+                          "2020, §3; DARTS ends with skip on most edges)")
+register_darts_cell_space("s4", ("noise", "sep_conv_3x3"),
+                          "RobustDARTS S4: {noise, sep3} on the DARTS cell (Zela et al. 2020, §3; "
+                          "noise carries no signal, yet DARTS picks it on many edges)")
 
 
 def discrete_weights(g: Genotype, space: SearchSpace) -> dict[str, np.ndarray]:
@@ -186,7 +207,7 @@ def discrete_weights(g: Genotype, space: SearchSpace) -> dict[str, np.ndarray]:
     for cell, edges in genotype_ops(g).items():
         w = np.zeros((space.n_edges, len(space.ops)))   # (edges, ops)
         for op, j, target in edges:
-            w[_row(g, j, target), space.ops.index(op)] = 1.0
+            w[space.topology.row(j, target), space.ops.index(op)] = 1.0
         out[cell] = w
     return out
 

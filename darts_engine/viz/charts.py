@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..model.genotype import (
-    DartsGenotype,
+    CellTopology,
     Genotype,
     NB201Genotype,
     count_ops,
@@ -404,34 +404,21 @@ def indicator_overlay(epochs: Mapping[str, pd.DataFrame], key: str, label: str =
 
 
 # --- the derived cell as a DAG ------------------------------------------------------------------
-def _alpha_row(j: int, target: int, darts_like: bool) -> int:
-    """α row of the edge j -> target, in genotype_ops' node numbering."""
-    if darts_like:  # target 2..5 = node k; node k's rows start at k(k+3)/2
-        k = target - 2
-        return k * (k + 3) // 2 + j
-    return target * (target - 1) // 2 + j  # NB201: rows 1<-0 | 2<-0 2<-1 | 3<-0 3<-1 3<-2
-
-
 def _quote(text: str) -> str:
     return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def cell_dot(edges: Sequence[tuple[str, int, int]], *, darts_like: bool,
+def cell_dot(edges: Sequence[tuple[str, int, int]], *, topology: CellTopology,
              weights: Sequence[float] | None = None,
              edge_weights: Sequence[float] | None = None, title: str = "") -> str:
     """Graphviz DOT of one derived cell. edges: (op, input j, target) as genotype_ops returns;
     weights: the softmax weight of each kept op (0..1), shown as the edge's width;
     edge_weights: PC-DARTS' weight of each kept edge (0..1, softmax of β over its node's
     inputs), shown as the width instead. The tooltip names both."""
-    if darts_like:
-        names = {0: "c_{k-2}", 1: "c_{k-1}"}
-        n_nodes = max([t for _, _, t in edges], default=5) + 1
-        names.update({t: str(t - 2) for t in range(2, n_nodes)})
-        inputs, output = (0, 1), "c_{k}"
-    else:
-        n_nodes = max([t for _, _, t in edges], default=3) + 1
-        names = {t: str(t) for t in range(n_nodes)}
-        inputs, output = (0,), None
+    n_nodes = max([t for _, _, t in edges], default=topology.targets[-1]) + 1
+    names = {t: _node_name(t, topology) for t in range(n_nodes)}
+    inputs = tuple(range(topology.inputs))
+    output = "c_{k}" if topology.darts_cell else None  # DARTS: the concat of the nodes
     lines = ["digraph cell {", '  rankdir=LR; bgcolor="transparent"; nodesep=0.3; ranksep=0.6;',
              ('  node [shape=box, style="rounded,filled", fillcolor="#f1f5f9", color="#94a3b8",'
               ' fontname="Helvetica", fontsize=16];'),
@@ -476,66 +463,62 @@ def cell_dots(genotype: Genotype, alphas: Mapping[str, np.ndarray] | None = None
     """DOT text per cell type of a genotype; with raw α (and the op order), edge widths show
     each kept op's mixing weight (normalise: the run's relaxation, default softmax). With
     PC-DARTS edge weights (cell -> (edges,), softmax of β per node) widths show those."""
-    darts_like = isinstance(genotype, DartsGenotype)
+    topology = genotype.topology
     out = {}
     for cell, edges in genotype_ops(genotype).items():
-        rows = [_alpha_row(j, t, darts_like) for _, j, t in edges]
+        rows = [topology.row(j, t) for _, j, t in edges]
         weights = beta = None
         if alphas is not None and cell in alphas:
             p = normalise(alphas[cell])  # (edges, ops)
             weights = [p[r, list(ops).index(op)] for r, (op, _, _) in zip(rows, edges)]
         if edge_weights is not None and cell in edge_weights:
             beta = [edge_weights[cell][r] for r in rows]
-        out[cell] = cell_dot(edges, darts_like=darts_like, weights=weights, edge_weights=beta,
-                             title=cell if cell == "cell" else f"{cell} cell")
+        out[cell] = cell_dot(edges, topology=topology, weights=weights, edge_weights=beta,
+                             title=_cell_title(cell, topology))
     return out
 
 
-def _edge_ends(n_edges: int, darts_like: bool) -> list[tuple[int, int]]:
-    """(input j, target) of every α row: the inverse of _alpha_row."""
-    ends: dict[int, tuple[int, int]] = {}
-    target = 2 if darts_like else 1
-    while len(ends) < n_edges:
-        ends.update({_alpha_row(j, target, darts_like): (j, target) for j in range(target)})
-        target += 1
-    return [ends[r] for r in range(n_edges)]
+def _cell_title(cell: str, topology: CellTopology) -> str:
+    return f"{cell} cell" if len(topology.cell_types) > 1 else cell
 
 
-def stage_cells(cells: Mapping[str, np.ndarray], ops: Sequence[str]
+def stage_cells(cells: Mapping[str, np.ndarray], ops: Sequence[str], topology: CellTopology
                 ) -> list[tuple[int, str, dict[str, str]]]:
     """LFR-DARTS: the cell derived at each stage, from one epoch's `lfr_cells_<t>` arrays
     (cell type -> (stages, edges, ops), 0/1 mixing weights in α's layout; lfr.py).
     Returns (stage, genotype text, cell type -> DOT) per stage reached, shallow to deep; cell
-    types that do not occur at a stage's depth (all-zero rows) are left out. NB201's one cell
-    type is "cell" (text `|op~0|+...`); DARTS-like spaces give `normal=[(op, j), ...]` per type."""
-    darts_like = "cell" not in cells
+    types that do not occur at a stage's depth (all-zero rows) are left out. `topology`: the
+    space's; NB201's text is `|op~0|+...`, the DARTS cell's `normal=[(op, j), ...]` per type."""
     n_stages = max((w.shape[0] for w in cells.values()), default=0)
     out = []
     for k in range(n_stages):
         kept: dict[str, list[tuple[str, int, int]]] = {}
         for cell, w in cells.items():
-            ends = _edge_ends(w.shape[1], darts_like)
+            ends = topology.ends
             rows, cols = np.nonzero(w[k])  # one kept op per kept edge, rows ascending
             if rows.size:
                 kept[cell] = [(ops[o], *ends[e]) for e, o in zip(rows, cols)]
         if not kept:
             continue
-        if darts_like:
+        if topology.darts_cell:
             text = ", ".join(f"{c}={[(op, j) for op, j, _ in e]!r}" for c, e in kept.items())
         else:
             edges = kept["cell"]
             text = str(NB201Genotype(tuple(tuple((op, j) for op, j, t in edges if t == target)
                                            for target in sorted({t for *_, t in edges}))))
-        dots = {c: cell_dot(e, darts_like=darts_like,
-                            title=f"stage {k + 1} · " + (c if c == "cell" else f"{c} cell"))
+        dots = {c: cell_dot(e, topology=topology,
+                            title=f"stage {k + 1} · {_cell_title(c, topology)}")
                 for c, e in kept.items()}
         out.append((k, text, dots))
     return out
 
 
 # --- comparing runs ---------------------------------------------------------------------------
-def _node_name(j: int, darts_like: bool) -> str:
-    return {0: "c_{k-2}", 1: "c_{k-1}"}.get(j, str(j - 2)) if darts_like else str(j)
+def _node_name(j: int, topology: CellTopology) -> str:
+    """DARTS: inputs c_{k-2}, c_{k-1}, nodes 0..3; NB201: nodes 0..3."""
+    if not topology.darts_cell:
+        return str(j)
+    return f"c_{{k-{topology.inputs - j}}}" if j < topology.inputs else str(j - topology.inputs)
 
 
 def genotype_diff(genotypes: Mapping[str, str], ops: Sequence[str]) -> pd.DataFrame:
@@ -543,25 +526,25 @@ def genotype_diff(genotypes: Mapping[str, str], ops: Sequence[str]) -> pd.DataFr
     sorted by input (so the order of DARTS' top-2 does not count as a difference), plus a
     `differs` column. Genotypes that cannot be read show as empty."""
     parsed: dict[str, dict[str, list[tuple[str, int, int]]]] = {}
-    darts_like = False
+    topology: CellTopology | None = None
     for label, text in genotypes.items():
         try:
             g = parse_genotype(text, ops=ops)
         except ValueError:
             parsed[label] = {}
             continue
-        darts_like = darts_like or isinstance(g, DartsGenotype)
+        topology = topology if topology is not None and topology.darts_cell else g.topology
         parsed[label] = genotype_ops(g)
+    order = list(topology.cell_types) if topology is not None else []
     keys = sorted({(cell, t) for cells in parsed.values() for cell, edges in cells.items()
                    for _, _, t in edges},
-                  key=lambda k: (["normal", "reduce", "cell"].index(k[0])
-                                 if k[0] in ("normal", "reduce", "cell") else 9, k))
+                  key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k))
     rows = []
     for cell, t in keys:
-        row: dict[str, Any] = {"cell": cell, "node": _node_name(t, darts_like)}
+        row: dict[str, Any] = {"cell": cell, "node": _node_name(t, topology)}
         for label, cells in parsed.items():
             kept = sorted((j, op) for op, j, target in cells.get(cell, []) if target == t)
-            row[label] = ", ".join(f"{op} ← {_node_name(j, darts_like)}" for j, op in kept)
+            row[label] = ", ".join(f"{op} ← {_node_name(j, topology)}" for j, op in kept)
         row["differs"] = len({row[label] for label in parsed}) > 1
         rows.append(row)
     return pd.DataFrame(rows, columns=["cell", "node", *genotypes, "differs"])

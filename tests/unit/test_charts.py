@@ -13,7 +13,9 @@ import pytest
 
 from darts_engine import SPACES
 from darts_engine.model.genotype import (
+    DARTS_CELL,
     DARTS_OPS,
+    NB201_CELL,
     NB201_OPS,
     DartsGenotype,
     NB201Genotype,
@@ -188,7 +190,7 @@ def _dot_edges(dot: str) -> list[tuple[str, str, str]]:
 
 
 def test_cell_dot_darts_edges_labels_and_output():
-    (dot,) = [charts.cell_dot(genotype_ops(DARTS_G)["normal"], darts_like=True)]
+    (dot,) = [charts.cell_dot(genotype_ops(DARTS_G)["normal"], topology=DARTS_CELL)]
     edges = _dot_edges(dot)
     assert len(edges) == 8
     assert ("n0", "n2", "sep_conv_3x3") in edges and ("n4", "n5", "skip_connect") in edges
@@ -199,7 +201,7 @@ def test_cell_dot_darts_edges_labels_and_output():
 def test_cell_dot_nb201_has_no_concat_node():
     g = NB201Genotype(((("skip_connect", 0),), (("nor_conv_3x3", 0), ("none", 1)),
                        (("avg_pool_3x3", 0), ("skip_connect", 1), ("nor_conv_1x1", 2))))
-    dot = charts.cell_dot(genotype_ops(g)["cell"], darts_like=False)
+    dot = charts.cell_dot(genotype_ops(g)["cell"], topology=NB201_CELL)
     assert len(_dot_edges(dot)) == 6 and "out" not in dot
 
 
@@ -208,12 +210,12 @@ def test_alpha_rows_match_the_spaces_edge_labels():
     names = ["s0", "s1", "n0", "n1", "n2", "n3"]
     for target in range(2, 6):
         for j in range(target):
-            row = charts._alpha_row(j, target, darts_like=True)
+            row = DARTS_CELL.row(j, target)
             assert darts_labels[row] == f"n{target - 2}<-{names[j]}"
     nb_labels = SPACES.get("nb201").edge_labels
     for target in range(1, 4):
         for j in range(target):
-            assert nb_labels[charts._alpha_row(j, target, darts_like=False)] == f"{target}<-{j}"
+            assert nb_labels[NB201_CELL.row(j, target)] == f"{target}<-{j}"
 
 
 def test_cell_dots_widths_follow_the_kept_ops_weight():
@@ -251,7 +253,7 @@ def test_stage_cells_nb201_one_dag_and_genotype_per_stage_reached():
     cells = np.zeros((3, 6, 5))                      # (stages, edges, ops); stage 3 not reached
     cells[0, np.arange(6), NB201_OPS.index("skip_connect")] = 1
     cells[1, np.arange(6), [2, 3, 4, 0, 1, 2]] = 1
-    stages = charts.stage_cells({"cell": cells}, NB201_OPS)
+    stages = charts.stage_cells({"cell": cells}, NB201_OPS, NB201_CELL)
     assert [k for k, _, _ in stages] == [0, 1]
     (k, text, dots), (_, text2, _) = stages
     assert text == "|skip_connect~0|+|skip_connect~0|skip_connect~1|+" \
@@ -269,10 +271,10 @@ def test_stage_cells_darts_leaves_out_a_cell_type_absent_at_a_depth():
             ("sep_conv_3x3", 0, 5), ("avg_pool_3x3", 4, 5)]
     onehot = np.zeros((14, 8))
     for op, j, t in keep:
-        onehot[charts._alpha_row(j, t, darts_like=True), DARTS_OPS.index(op)] = 1
+        onehot[DARTS_CELL.row(j, t), DARTS_OPS.index(op)] = 1
     normal, reduce = np.zeros((2, 14, 8)), np.zeros((2, 14, 8))
     normal[0] = normal[1] = reduce[1] = onehot      # stage 1 has no reduction cell
-    stages = charts.stage_cells({"normal": normal, "reduce": reduce}, DARTS_OPS)
+    stages = charts.stage_cells({"normal": normal, "reduce": reduce}, DARTS_OPS, DARTS_CELL)
     (_, text0, dots0), (_, text1, dots1) = stages
     assert list(dots0) == ["normal"] and list(dots1) == ["normal", "reduce"]
     pairs = [("sep_conv_3x3", 0), ("skip_connect", 1), ("sep_conv_5x5", 0), ("dil_conv_3x3", 2),
