@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from .config import ConfigError, SearchConfig
 from .events import NAN, EpochRecord, Event, LogRecord, RunFinished, RunStarted, StepRecord
 from .model.supernet import Supernet
-from .monitor.indicators import IndicatorTracker
+from .monitor.tracker import IndicatorTracker
 from .train.algorithms import StepStats
 from .train.checkpoint import load_checkpoint, save_checkpoint
 from .train.data import SearchData

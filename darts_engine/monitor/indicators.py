@@ -1,10 +1,9 @@
-"""Collapse indicators from the DARTS-collapse literature, registered by name, and the tracker
-the loop calls.
+"""Collapse indicators from the DARTS-collapse literature, registered by name.
 
 Most indicators are pure functions of plain data for one cell type: the mixing weights (the
 run's relaxation of α, softmax by default) or the raw α, shape (edges, ops), and the derived
 cell's kept edges as (op, input j, target node) triples (`genotype.genotype_ops`). Two need the
-model and are computed every k epochs only:
+model and are computed every k epochs only (probes.py):
 - the dominant eigenvalue of ∇²_α L_val (RobustDARTS, Zela et al. 2020, §4; its code computes
   the full Hessian in src/search/analyze.py) from Hessian-vector products
   (power iteration's Krylov space, Lanczos), or exactly from the full Hessian when α is small
@@ -17,34 +16,22 @@ Every registered `Indicator` carries a short explanation for students (what it m
 collapse looks like on it, where it comes from); the dashboard shows them. Values are stored in
 `EpochRecord.indicators` under "<name>.<cell type>" for per-cell indicators ("skip_mass.normal",
 "entropy.cell") and "<name>" for run-level ones. A value not measured in an epoch is absent,
-never NaN. `IndicatorTracker` computes them once per epoch inside the search loop and checks
-the alert rules (alerts.py).
+never NaN. `IndicatorTracker` (tracker.py) computes them once per epoch inside the search loop
+and checks the alert rules (alerts.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from ..events import AlertRecord, Event, StepRecord
-from ..model.genotype import Genotype, genotype_ops, parse_genotype
-from ..model.relaxations import get_relaxation
-from ..model.spaces import PARAM_FREE_OPS, SearchSpace, discrete_weights
+from ..model.spaces import PARAM_FREE_OPS
 from ..registries import INDICATORS
-from .alerts import check_alerts
 
-if TYPE_CHECKING:
-    from ..model.supernet import Supernet
-    from ..train.setup import SearchSetup
-
-Batch = tuple[torch.Tensor, torch.Tensor]
 KeptEdge = tuple[str, int, int]  # (op, input j, target node), as genotype_ops gives them
-EXACT_HESSIAN_MAX = 32           # α entries up to which the full Hessian is cheaper and exact
 
 
 # --- pure functions on mixing weights (one cell type: (edges, ops), each row on the simplex) ----
@@ -358,267 +345,3 @@ def split_key(key: str) -> tuple[Indicator, str | None]:
 def indicator_docs() -> list[dict[str, Any]]:
     """Every registered indicator's explanation, in registry order (for the dashboard)."""
     return [INDICATORS.get(n).doc() for n in INDICATORS.names()]
-
-
-# --- Hessian of the validation loss w.r.t. α (RobustDARTS) ----------------------------------
-
-Hvp = Callable[[torch.Tensor], torch.Tensor]  # v (n,) -> H v (n,), float64
-
-
-def top_eigenvalue(hvp: Hvp, n: int, iters: int = 20, seed: int = 0) -> float:
-    """Largest (algebraic) eigenvalue of a symmetric n×n operator known by its products.
-
-    Power iteration with the bookkeeping kept: the same `iters` products H·v, H²·v, ... span a
-    Krylov subspace, and the top eigenvalue of H restricted to it (Lanczos, with full
-    re-orthogonalisation) is never below the power iterate's Rayleigh quotient. It converges
-    much faster when the top eigenvalues are close, and it finds the algebraic maximum even
-    when a negative eigenvalue has the larger magnitude. With iters >= n it is exact.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    v = torch.randn(n, generator=gen, dtype=torch.float64)
-    basis = [v / v.norm()]
-    diag: list[float] = []
-    off: list[float] = []
-    for _ in range(min(iters, n)):
-        w = hvp(basis[-1])
-        diag.append(float(w @ basis[-1]))
-        q = torch.stack(basis)                     # (k, n) orthonormal
-        w = w - q.T @ (q @ w)
-        w = w - q.T @ (q @ w)                      # twice is enough in float64
-        norm = float(w.norm())
-        if norm <= 1e-10 * max(1.0, max(abs(d) for d in diag)):
-            break                                  # invariant subspace found: exact
-        off.append(norm)
-        basis.append(w / norm)
-    k = len(diag)
-    t = np.diag(diag) + np.diag(off[:k - 1], 1) + np.diag(off[:k - 1], -1)  # (k, k) tridiagonal
-    return float(np.linalg.eigvalsh(t).max())
-
-
-def full_hessian(hvp: Hvp, n: int) -> np.ndarray:
-    """The n×n matrix from n products with unit vectors, symmetrised."""
-    eye = torch.eye(n, dtype=torch.float64)
-    h = torch.stack([hvp(eye[i]) for i in range(n)]).numpy()
-    return 0.5 * (h + h.T)
-
-
-def alpha_hvp(model: Supernet, batches: Sequence[Batch], cell_types: Sequence[str],
-              weight_decay: float) -> tuple[Hvp, int]:
-    """H·v for H = ∇²_α mean_b L(b) + weight_decay·I (Adam's α L2 term, as in RobustDARTS).
-
-    One forward and first backward with create_graph, kept for every product. The model is
-    used as it is (train mode: BN on batch statistics, as RobustDARTS); the caller restores BN
-    buffers. In S1 only the α of the ops each edge has count (56 of 168, as RobustDARTS' own
-    (edges, 2) α): the others have no gradient and would only add eigenvalues = weight_decay.
-    """
-    types = [t for t in cell_types if model.alphas[t].requires_grad]
-    alphas = [model.alphas[t] for t in types]
-    masks = model.op_masks()
-    loss = sum(F.cross_entropy(model(x), y) for x, y in batches) / len(batches)
-    grads = torch.autograd.grad(loss, alphas, create_graph=True)
-    g = torch.cat([gr.reshape(-1) for gr in grads])          # (n,) with its graph
-    keep = None if masks is None else torch.cat([masks[t].reshape(-1) for t in types])
-    if keep is not None:
-        g = g[keep]
-    n = g.numel()
-
-    def hvp(v: torch.Tensor) -> torch.Tensor:
-        hv = torch.autograd.grad(g @ v.to(g), alphas, retain_graph=True)
-        hv = torch.cat([h.reshape(-1) for h in hv])
-        return (hv if keep is None else hv[keep]).double().cpu() + weight_decay * v
-
-    return hvp, n
-
-
-def hessian_eigenvalue(model: Supernet, batches: Sequence[Batch], cell_types: Sequence[str],
-                       weight_decay: float, exact_max: int = EXACT_HESSIAN_MAX) -> float:
-    """λmax of the validation-loss Hessian in α on fixed batches; BN buffers and the model's
-    train/eval mode are restored, no .grad is touched. NaN when no α is being searched."""
-    if not any(model.alphas[t].requires_grad for t in cell_types):
-        return float("nan")
-    with _preserved(model):
-        model.train()
-        hvp, n = alpha_hvp(model, batches, cell_types, weight_decay)
-        if n <= exact_max:
-            return float(np.linalg.eigvalsh(full_hessian(hvp, n)).max())
-        return top_eigenvalue(hvp, n)
-
-
-# --- discretisation gap ----------------------------------------------------------------------
-
-class _preserved:
-    """Restore a model's buffers (BN running statistics), BN momenta and train/eval mode."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.model = model
-
-    def __enter__(self) -> None:
-        self.training = self.model.training
-        self.buffers = {n: b.detach().clone() for n, b in self.model.named_buffers()}
-        self.momenta = {m: m.momentum for m in self.model.modules()
-                        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
-
-    def __exit__(self, *exc: object) -> None:
-        with torch.no_grad():
-            for n, b in self.model.named_buffers():
-                b.copy_(self.buffers[n])
-        for m, momentum in self.momenta.items():
-            m.momentum = momentum
-        self.model.train(self.training)
-
-
-@torch.no_grad()
-def recalibrate_bn(model: Supernet, batches: Iterable[Batch],
-                   weights: Mapping[str, torch.Tensor] | None = None) -> None:
-    """Recompute BN running statistics from scratch as an exact average over `batches`."""
-    bns = [m for m in model.modules()
-           if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    for m in bns:
-        m.reset_running_stats()
-    model.train()
-    for k, (x, _) in enumerate(batches):
-        for m in bns:  # momentum 1/(k+1): the running value is the mean over batches so far
-            m.momentum = 1.0 / (k + 1)
-        model(x, weights)
-
-
-@torch.no_grad()
-def accuracy(model: Supernet, batches: Iterable[Batch],
-             weights: Mapping[str, torch.Tensor] | None = None) -> float:
-    model.eval()
-    correct, n = 0.0, 0
-    for x, y in batches:
-        correct += float((model(x, weights).argmax(1) == y).sum())
-        n += len(y)
-    return correct / max(n, 1)
-
-
-def discrete_accuracy(model: Supernet, g: Genotype, space: SearchSpace,
-                      calibration: Iterable[Batch], evaluation: Iterable[Batch]) -> float:
-    """Accuracy of the discretised network with inherited weights after BN recalibration on
-    `calibration` batches. The model's BN statistics, momenta and mode are restored."""
-    device = next(model.parameters()).device
-    weights = {t: torch.tensor(w, dtype=torch.float32, device=device)
-               for t, w in discrete_weights(g, space).items()}
-    with torch.no_grad():  # PC-DARTS scales each edge by its β weight: cancel it on kept edges
-        for t, edge_w in (model.edge_weights() or {}).items():
-            weights[t] = weights[t] / edge_w[:, None]
-    with _preserved(model):
-        recalibrate_bn(model, calibration, weights)
-        return accuracy(model, evaluation, weights)
-
-
-# --- the per-run tracker ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class StopDecision:
-    genotype: str                  # the genotype to keep
-    epoch: int                     # the epoch it was derived at (-1: before training)
-    message: str
-
-
-class IndicatorTracker:
-    """Computes the indicators at the end of every epoch and checks the alert rules.
-
-    Created once per run after a resume has loaded the checkpoint: `history` (the loop's
-    per-epoch list, saved in the checkpoint) holds the indicators and genotypes of the epochs
-    already done, and `alphas` / `genotype` are those of the last of them.
-    """
-
-    def __init__(self, setup: SearchSetup, history: Sequence[Mapping[str, Any]],
-                 alphas: Mapping[str, np.ndarray], genotype: str) -> None:
-        self.s = setup
-        self.rows = [{"epoch": h["epoch"], **h.get("indicators", {})} for h in history]
-        self.genotypes = {h["epoch"]: h["genotype"] for h in history if "genotype" in h}
-        if not history:
-            self.genotypes[-1] = genotype
-        self.prev_alphas, self.prev_genotype = dict(alphas), genotype
-        self.stop: StopDecision | None = None
-        self._grads: dict[str, list[float]] = {"alpha_grad_norm": [], "weight_grad_norm": []}
-
-    def listen(self, on_event: Callable[[Event], None] | None) -> Callable[[Event], None]:
-        """Wrap the loop's event sink to average the gradient norms the StepRecords carry."""
-        def forward(ev: Event) -> None:
-            if isinstance(ev, StepRecord):
-                for name, values in self._grads.items():
-                    if np.isfinite(getattr(ev, name)):
-                        values.append(getattr(ev, name))
-            if on_event is not None:
-                on_event(ev)
-        return forward
-
-    def epoch(self, epoch: int, alphas: Mapping[str, np.ndarray], genotype: str,
-              train_acc: float, val_acc: float) -> tuple[dict[str, float], list[AlertRecord]]:
-        """Indicators of the epoch just finished and the alerts that fire on it."""
-        cfg, space = self.s.cfg, self.s.space
-        relax = get_relaxation(cfg.relaxation).numpy
-        ind: dict[str, float] = {}
-        cur = genotype_ops(parse_genotype(genotype, ops=space.ops))
-        prev = genotype_ops(parse_genotype(self.prev_genotype, ops=space.ops))
-        for cell in space.cell_types:
-            state = CellState(space.ops, alphas[cell], relax(alphas[cell]), cur[cell],
-                              self.prev_alphas[cell], prev[cell])
-            for name in INDICATORS.names():
-                fn = INDICATORS.get(name).fn
-                if fn is not None:
-                    ind[indicator_key(name, cell)] = fn(state)
-        if len(learnable_cols(space.ops)) >= 2:
-            stable = all(same_ranking(self.prev_alphas[t], alphas[t], space.ops)
-                         for t in space.cell_types)
-            last = self.rows[-1].get("rank_stable_epochs", 0.0) if self.rows else 0.0
-            ind["rank_stable_epochs"] = last + 1.0 if stable else 0.0
-        for name, values in self._grads.items():
-            if values:
-                ind[name] = float(np.mean(values))
-            values.clear()
-        ind["train_val_gap"] = train_acc - val_acc
-        ind.update(self._model_indicators(epoch, genotype, val_acc))
-        ind = {k: float(v) for k, v in ind.items() if np.isfinite(v)}  # plain floats, no NaN
-
-        self.rows.append({"epoch": epoch, **ind})
-        self.genotypes[epoch] = genotype
-        self.prev_alphas, self.prev_genotype = dict(alphas), genotype
-        fired = check_alerts(self.rows, cfg)
-        records = [AlertRecord(epoch, f.rule, f.message, cfg.alert_action) for f in fired]
-        if fired and cfg.alert_action == "stop":
-            f = fired[0]
-            kept = max((e for e in self.genotypes if e <= f.keep_epoch),
-                       default=min(self.genotypes))
-            self.stop = StopDecision(
-                self.genotypes[kept], kept,
-                f"Stopped by alert {f.rule!r} at epoch {epoch}; keeping the genotype derived "
-                f"{'before training' if kept < 0 else f'at epoch {kept}'}: "
-                f"{self.genotypes[kept]}")
-        return ind, records
-
-    def _model_indicators(self, epoch: int, genotype: str, val_acc: float) -> dict[str, float]:
-        """λmax and the discretisation gap on their epochs. The global RNG is saved and
-        restored, so turning them on does not change the search itself."""
-        cfg, s = self.s.cfg, self.s
-        due_h = cfg.hessian_every > 0 and (epoch + 1) % cfg.hessian_every == 0
-        due_g = cfg.gap_every > 0 and ((epoch + 1) % cfg.gap_every == 0
-                                        or epoch == cfg.epochs - 1)
-        out: dict[str, float] = {}
-        if not (due_h or due_g):
-            return out
-        devices = [s.device.index or 0] if s.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            if due_h:
-                batches = _first(s.data.held_out.ordered(cfg.batch_size), cfg.hessian_batches)
-                out["hessian_eig"] = hessian_eigenvalue(s.model, batches, s.space.cell_types,
-                                                        cfg.arch_weight_decay)
-            if due_g:
-                calibration = _first(s.data.train.ordered(cfg.batch_size), cfg.gap_bn_batches)
-                acc = discrete_accuracy(s.model, parse_genotype(genotype, ops=s.space.ops),
-                                        s.space, calibration, s.data.held_out.ordered())
-                out["disc_val_acc"], out["disc_gap"] = acc, val_acc - acc
-        return out
-
-
-def _first(batches: Iterable[Batch], n: int) -> list[Batch]:
-    out = []
-    for b in batches:
-        if len(out) == n:
-            break
-        out.append(b)
-    return out

@@ -9,7 +9,9 @@ import torch
 from darts_engine import INDICATORS, SPACES, ConfigError, parse_genotype, search
 from darts_engine.events import AlertRecord, LogRecord
 from darts_engine.model.genotype import genotype_ops, softmax
+from darts_engine.model.spaces import discrete_weights
 from darts_engine.monitor import indicators as ind
+from darts_engine.monitor import probes
 from darts_engine.monitor.alerts import RULES, check_alerts, rule_docs
 from darts_engine.runs.store import RunStore
 from tests.helpers import tiny
@@ -151,8 +153,8 @@ def test_top_eigenvalue_of_a_quadratic_with_known_hessian():
     def hvp(v: torch.Tensor) -> torch.Tensor:  # through autograd, as for α
         return torch.autograd.grad(grad @ v, x, retain_graph=True)[0]
 
-    assert ind.top_eigenvalue(hvp, 60, iters=20) == pytest.approx(2.0, rel=0.01)
-    assert np.linalg.eigvalsh(ind.full_hessian(hvp, 60)).max() == pytest.approx(2.0, rel=1e-9)
+    assert probes.top_eigenvalue(hvp, 60, iters=20) == pytest.approx(2.0, rel=0.01)
+    assert np.linalg.eigvalsh(probes.full_hessian(hvp, 60)).max() == pytest.approx(2.0, rel=1e-9)
 
 
 def test_iterative_lambda_max_agrees_with_the_full_hessian_on_nb201():
@@ -163,15 +165,15 @@ def test_iterative_lambda_max_agrees_with_the_full_hessian_on_nb201():
     batches = list(s.data.held_out.ordered(8))[:1]
     s.model.eval()
     buffers = {n: b.clone() for n, b in s.model.named_buffers()}
-    exact = ind.hessian_eigenvalue(s.model, batches, ("cell",), 1e-3)   # 30 entries: full H
+    exact = probes.hessian_eigenvalue(s.model, batches, ("cell",), 1e-3)   # 30 entries: full H
     assert not s.model.training                # mode and BN statistics are restored
     assert all(torch.equal(b, buffers[n]) for n, b in s.model.named_buffers())
-    with ind._preserved(s.model):
+    with probes._preserved(s.model):
         s.model.train()
-        hvp, n = ind.alpha_hvp(s.model, batches, ("cell",), 1e-3)
-        iterative = ind.top_eigenvalue(hvp, n, iters=20)
+        hvp, n = probes.alpha_hvp(s.model, batches, ("cell",), 1e-3)
+        iterative = probes.top_eigenvalue(hvp, n, iters=20)
         v = torch.randn(n, dtype=torch.float64)
-        hvp_wd, _ = ind.alpha_hvp(s.model, batches, ("cell",), 0.5)  # + weight decay · I
+        hvp_wd, _ = probes.alpha_hvp(s.model, batches, ("cell",), 0.5)  # + weight decay · I
         assert torch.allclose(hvp_wd(v) - hvp(v), (0.5 - 1e-3) * v, atol=1e-6)
     assert n == 30
     assert iterative == pytest.approx(exact, rel=0.01)
@@ -182,14 +184,14 @@ def test_iterative_lambda_max_agrees_with_the_full_hessian_on_nb201():
 def test_discrete_weights_pick_one_op_per_kept_edge():
     sp = SPACES.get("darts")
     g = parse_genotype(ALL_SKIP_DARTS)
-    w = ind.discrete_weights(g, sp)
+    w = discrete_weights(g, sp)
     assert w["normal"].sum() == 8 and w["reduce"].sum() == 8
     assert (w["normal"].sum(axis=1) <= 1).all()
     skip = DARTS.index("skip_connect")
     rows = [sp.edge_labels.index(lbl) for lbl in ("n0<-s0", "n0<-s1", "n3<-s0", "n3<-s1")]
     assert all(w["normal"][r, skip] == 1 for r in rows)
     assert w["reduce"][sp.edge_labels.index("n3<-n2"), DARTS.index("sep_conv_3x3")] == 1
-    nb = ind.discrete_weights(parse_genotype(ALL_SKIP_NB201), SPACES.get("nb201"))["cell"]
+    nb = discrete_weights(parse_genotype(ALL_SKIP_NB201), SPACES.get("nb201"))["cell"]
     assert (nb[:, NB201.index("skip_connect")] == 1).all() and nb.sum() == 6
 
 
@@ -205,10 +207,10 @@ def test_discretisation_gap_of_a_one_hot_supernet_is_zero():
     calib = list(s.data.train.ordered(32))[:2]
     evaluation = list(s.data.held_out.ordered())
     buffers = {n: b.clone() for n, b in s.model.named_buffers()}
-    discrete = ind.discrete_accuracy(s.model, g, s.space, calib, evaluation)
+    discrete = probes.discrete_accuracy(s.model, g, s.space, calib, evaluation)
     assert all(torch.equal(b, buffers[n]) for n, b in s.model.named_buffers())
-    ind.recalibrate_bn(s.model, calib)          # the supernet under the same BN protocol
-    assert ind.accuracy(s.model, evaluation) - discrete == pytest.approx(0.0, abs=1e-9)
+    probes.recalibrate_bn(s.model, calib)          # the supernet under the same BN protocol
+    assert probes.accuracy(s.model, evaluation) - discrete == pytest.approx(0.0, abs=1e-9)
 
 
 # --- alert rules on synthetic histories ------------------------------------------------------

@@ -21,6 +21,7 @@ from darts_engine.model.relaxations import get_relaxation
 from darts_engine.model.spaces import DataShape
 from darts_engine.model.supernet import DartsCell
 from darts_engine.monitor import indicators as ind
+from darts_engine.monitor import probes
 from darts_engine.search import alphas_numpy
 from darts_engine.viz import charts
 from tests.helpers import (
@@ -178,10 +179,10 @@ def test_indicators_on_uniform_alpha_count_two_ops_per_edge():
 def test_hessian_counts_only_the_ops_on_the_edges():
     model = build()
     x, y = batch()
-    hvp, n = ind.alpha_hvp(model, [(x, y)], SP.cell_types, 1e-3)
+    hvp, n = probes.alpha_hvp(model, [(x, y)], SP.cell_types, 1e-3)
     assert n == sum(int(SP.op_mask(t).sum()) for t in SP.cell_types) == 2 * 14 * 2
-    lam = ind.hessian_eigenvalue(model, [(x, y)], SP.cell_types, 1e-3)
-    exact = np.linalg.eigvalsh(ind.full_hessian(hvp, n)).max()
+    lam = probes.hessian_eigenvalue(model, [(x, y)], SP.cell_types, 1e-3)
+    exact = np.linalg.eigvalsh(probes.full_hessian(hvp, n)).max()
     assert lam == pytest.approx(exact, rel=1e-3, abs=1e-6)
 
 
