@@ -18,10 +18,12 @@ METHODS: Registry[Any] = Registry("method")
 RELAXATIONS: Registry[Any] = Registry("relaxation")
 ALERT_ACTIONS: Registry[Any] = Registry("alert action")
 IMPLS: Registry[Any] = Registry("supernet implementation")
+TRUTH: Registry[Any] = Registry("truth reader")
 
 _BY_NAME = {"space": SPACES, "algorithm": ALGORITHMS, "dataset": DATASETS,
             "indicator": INDICATORS, "method": METHODS, "relaxation": RELAXATIONS,
-            "alert_action": ALERT_ACTIONS, "impl": IMPLS}
+            "alert_action": ALERT_ACTIONS, "impl": IMPLS,
+            "truth": TRUTH}
 
 
 def by_name(kind: str) -> Registry[Any]:

@@ -46,6 +46,7 @@ def test_ui_files_exist():
 LAYERS = (
     ("registry", "registries", "events", "config"),  # the vocabulary every layer speaks
     ("model",),      # what is searched: ops, spaces and their topology, genotypes, supernets
+    ("truth",),      # NAS-Bench-201 ground truth: readers keyed by arch string
     ("train",),      # how: data, update rules, the built search, checkpoints, presets
     ("tasks",),      # for which task: data streams, losses, metrics, artifacts
     ("methods",),    # the variants: hooks around the update rule
