@@ -1,7 +1,8 @@
 """Our small shareable CSV: one row per arch string, seed-mean accuracies, the protocol on top.
 
 `export_csv` writes it from any opened table (a complete NAS-Bench-201 / NATS-Bench file gives the
-15,625 rows, about 1.5 MB); `CsvTable` reads it back. Layout:
+15,625 rows, about 3.2 MB with full-precision floats, so a read-back is exact);
+`CsvTable` reads it back. Layout:
     # source: NAS-Bench-201
     # NAS-Bench-201, 200 epochs (hp "200" / "full"), mean over seeds; test: ...
     arch,cifar10_test,...,ImageNet16-120_seeds

@@ -269,3 +269,33 @@ def test_analog_proxy_against_known_cells():
     dead = [a for a in proxy.archs() if a.split("+")[2].count("none") == 3]
     assert len(dead) == 125
     assert {proxy.query(a).test["cifar10"] for a in dead} == {10.0}
+
+
+def test_unpickler_allows_plain_containers_only():
+    from collections import OrderedDict
+
+    from darts_engine.truth.unpickle import load_plain
+
+    plain = {"a": [1, 2.5, None, True], ("b", 1): OrderedDict(x={3}), "c": "s"}
+    assert load_plain(pickle.dumps(plain, protocol=4), "x.pbz2") == plain
+    for thing in (complex(1, 2), Path("p"), bytearray(b"1")):
+        with pytest.raises(TruthError, match=r"x\.pbz2: refusing to load class"):
+            load_plain(pickle.dumps(thing, protocol=4), "x.pbz2")
+
+
+def test_csv_from_the_proxy_keeps_its_label(tmp_path):
+    class Proxyish:  # a two-cell table in the proxy's shape: CIFAR-10 only, no seeds
+        path = tmp_path / "proxy"
+
+        def archs(self):
+            return iter(all_archs()[:2])
+
+        def query(self, arch):
+            from darts_engine.truth.base import TruthEntry
+
+            return TruthEntry(arch, {"cifar10": 50.5}, source=PROXY)
+
+    out = tmp_path / "proxy.csv"
+    assert export_csv(Proxyish(), out) == 2
+    back = open_truth(out).query(all_archs()[1])
+    assert back.test == {"cifar10": 50.5} and back.valid == {} and back.protocol == PROXY
