@@ -4,7 +4,7 @@
 15,625 rows, about 3.2 MB with full-precision floats, so a read-back is exact);
 `CsvTable` reads it back. Layout:
     # source: NAS-Bench-201
-    # NAS-Bench-201, 200 epochs (hp "200" / "full"), mean over seeds; test: ...
+    # 200 epochs (hp '200' / 'full'), mean over seeds; test: ..., valid: ...
     arch,cifar10_test,...,ImageNet16-120_seeds
 """
 
