@@ -299,3 +299,20 @@ def test_csv_from_the_proxy_keeps_its_label(tmp_path):
     assert export_csv(Proxyish(), out) == 2
     back = open_truth(out).query(all_archs()[1])
     assert back.test == {"cifar10": 50.5} and back.valid == {} and back.protocol == PROXY
+
+
+def test_configured_truth_path_then_env_then_proxy(folder, tmp_path):
+    from darts_engine.truth.reader import configured_truth
+
+    out = tmp_path / "nb201.csv"
+    export_csv(open_truth(folder), out)
+    env = {"DARTBOARD_TRUTH": str(folder)}
+    assert configured_truth(out, env).label == "truth CSV"  # the explicit path wins
+    assert configured_truth(None, env).label == "NATS-Bench topology fast-mode folder"
+    with pytest.raises(TruthError, match=r"^DARTBOARD_TRUTH: truth path .*gone does not exist"):
+        configured_truth(None, {"DARTBOARD_TRUTH": str(tmp_path / "gone")})
+    fallback = configured_truth(None, {})
+    if importlib.util.find_spec("analognasbench") is None:
+        assert fallback is None
+    else:
+        assert fallback.label == PROXY
