@@ -26,7 +26,9 @@ from darts_engine.registries import RELAXATIONS
 from darts_engine.runs import manager as runs
 from darts_engine.runs.manager import RunManager
 from darts_engine.runs.store import ACTIVE, RunStore, default_home
-from darts_engine.viz import charts
+from darts_engine.viz.alphas import edge_weight_lines
+from darts_engine.viz.cells import derive
+from darts_engine.viz.curves import downsample
 
 MAX_STEP_POINTS = 600        # step curves are strided server-side to at most this many points
 MAX_LINE_POINTS = 150        # time points per small-multiple line
@@ -134,9 +136,9 @@ class RunView:
         """The cell that would be derived at snapshot i: the space's rule, the run's
         relaxation, and PC-DARTS β of the last epoch that ended by then."""
         betas = self._per_epoch_at(self.betas, i)
-        return charts.derive(self.config["space"], self.ops, self.snapshot(i),
-                             normalise=self.mix,
-                             edge_weights=betas if len(betas) == len(self.alphas) else None)
+        return derive(self.config["space"], self.ops, self.snapshot(i),
+                      normalise=self.mix,
+                      edge_weights=betas if len(betas) == len(self.alphas) else None)
 
     @property
     def cells(self) -> tuple[str, ...]:
@@ -227,10 +229,10 @@ def _edge_lines(run_id: str, n: int, last_step: int, cell: str, _view: RunView) 
     # Keyed by the α snapshots it shows; built once per new snapshot, shared read-only
     # (st.plotly_chart only serialises it). About 100 traces for a DARTS cell.
     view = _view
-    keep = charts.downsample(len(view.alpha_index), MAX_LINE_POINTS)
+    keep = downsample(len(view.alpha_index), MAX_LINE_POINTS)
     x = view.alpha_index["step"].to_numpy(np.float64)[keep] / max(1, view.steps_per_epoch)
-    return charts.edge_weight_lines(x, view.mix(view.alphas[cell][keep]), view.ops,
-                                    view.edges[cell], cols=7 if len(view.edges[cell]) > 6 else 6)
+    return edge_weight_lines(x, view.mix(view.alphas[cell][keep]), view.ops,
+                             view.edges[cell], cols=7 if len(view.edges[cell]) > 6 else 6)
 
 
 def edge_lines_figure(view: RunView, cell: str) -> Any:

@@ -12,7 +12,10 @@ import streamlit as st
 
 from darts_engine.runs.store import RunNotFound
 from darts_engine.train.presets import story_indicator
-from darts_engine.viz import charts
+from darts_engine.viz.alphas import alpha_heatmap
+from darts_engine.viz.cells import cell_dots
+from darts_engine.viz.curves import compare_curves, indicator_overlay
+from darts_engine.viz.tables import genotype_diff, summary_table
 from pages import common
 from pages.common import RunView
 
@@ -37,7 +40,7 @@ def _snapshot_at(view: RunView, epoch: int) -> tuple[int, int] | None:
 
 def curves_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
     st.subheader("Curves")
-    st.plotly_chart(charts.compare_curves({labels[r]: v.epochs for r, v in views.items()}),
+    st.plotly_chart(compare_curves({labels[r]: v.epochs for r, v in views.items()}),
                     key="compare_curves")
 
 
@@ -60,8 +63,8 @@ def indicator_section(views: dict[str, RunView], labels: dict[str, str]) -> None
                        format_func=common.indicator_label,
                        help="Every indicator the selected runs recorded.")
     st.caption(common.indicator_help(key))
-    st.plotly_chart(charts.indicator_overlay({labels[r]: v.epochs for r, v in views.items()},
-                                             key, common.indicator_label(key)),
+    st.plotly_chart(indicator_overlay({labels[r]: v.epochs for r, v in views.items()},
+                                      key, common.indicator_label(key)),
                     key="compare_indicator_chart")
 
 
@@ -101,18 +104,18 @@ def cells_section(views: dict[str, RunView], labels: dict[str, str]) -> int | No
             beta = view.edge_weights_at(row)  # PC-DARTS only: cell -> (edges,)
             for cell in view.cells:
                 st.plotly_chart(
-                    charts.alpha_heatmap(view.mix(raw[cell]), view.ops, view.edges[cell],
-                                         title=cell if cell == "cell" else f"{cell} cell",
-                                         edge_weights=beta.get(cell),
-                                         mask=view.op_mask(cell)),
+                    alpha_heatmap(view.mix(raw[cell]), view.ops, view.edges[cell],
+                                  title=cell if cell == "cell" else f"{cell} cell",
+                                  edge_weights=beta.get(cell),
+                                  mask=view.op_mask(cell)),
                     key=f"compare_heatmap_{rid}_{cell}", config={"displayModeBar": False})
             try:
                 genotype = view.genotype_at(row)
             except ValueError as e:
                 st.caption(f"No cell to draw: {e}")
                 continue
-            for dot in charts.cell_dots(genotype, raw, view.ops, normalise=view.mix,
-                                        edge_weights=beta or None).values():
+            for dot in cell_dots(genotype, raw, view.ops, normalise=view.mix,
+                                 edge_weights=beta or None).values():
                 st.graphviz_chart(dot, width="stretch")
     return epoch
 
@@ -125,7 +128,7 @@ def diff_section(views: dict[str, RunView], labels: dict[str, str], epoch: int) 
         if at is not None:
             genotypes[labels[rid]] = str(view.genotype_at(at[1]))
     ops = sorted({op for v in views.values() for op in v.ops})
-    diff = charts.genotype_diff(genotypes, ops)
+    diff = genotype_diff(genotypes, ops)
     if diff.empty:
         st.caption("Nothing to compare yet.")
         return
@@ -153,7 +156,7 @@ def summary_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
             "alphas": {c: a[-1] for c, a in view.alphas.items() if len(a)},
             "ops": view.ops, "param_free": view.param_free, "cell": view.cells[0],
             "normalise": view.mix}
-    table = charts.summary_table(runs)
+    table = summary_table(runs)
     mask = np.array([str(i).startswith("config · ") for i in table.index])
     st.dataframe(table.style.apply(_highlight_rows, mask=mask, axis=None), width="stretch")
     if mask.any():

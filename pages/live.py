@@ -16,7 +16,11 @@ import streamlit as st
 
 from darts_engine.registries import METHODS, SPACES
 from darts_engine.runs.store import RunNotFound
-from darts_engine.viz import charts
+from darts_engine.viz.alphas import alpha_heatmap
+from darts_engine.viz.cells import cell_dots, stage_cells
+from darts_engine.viz.curves import indicator_panel, training_curves
+from darts_engine.viz.palette import EDGE_WEIGHT_LABEL
+from darts_engine.viz.tables import format_duration
 from pages import common
 from pages.common import RunView
 
@@ -40,7 +44,7 @@ def status_section(view: RunView, status: dict[str, Any]) -> None:
     c[2].metric("Throughput", f"{sps:.1f} steps/s"
                 if common.is_active(state) and np.isfinite(sps) and sps > 0 else "–")
     eta = status["eta_s"]
-    c[3].metric("ETA", charts.format_duration(eta) if common.is_active(state) else "–")
+    c[3].metric("ETA", format_duration(eta) if common.is_active(state) else "–")
     best = view.run.get("best_val_acc")
     c[4].metric("Best val acc", "–" if best is None else f"{100 * best:.1f}%")
     with c[5]:
@@ -115,10 +119,10 @@ def weights_section(view: RunView, status: dict[str, Any]) -> None:
     dots = _cell_dots(view, i, beta)
     for cell in view.cells:
         left, right = st.columns([1, 1])
-        left.plotly_chart(charts.alpha_heatmap(view.mix(raw[cell]), view.ops, view.edges[cell],
-                                               title=_cell_title(cell),
-                                               edge_weights=beta.get(cell),
-                                               mask=view.op_mask(cell)),
+        left.plotly_chart(alpha_heatmap(view.mix(raw[cell]), view.ops, view.edges[cell],
+                                        title=_cell_title(cell),
+                                        edge_weights=beta.get(cell),
+                                        mask=view.op_mask(cell)),
                           key=f"live_heatmap_{cell}", config={"displayModeBar": False})
         if cell in dots:
             right.graphviz_chart(dots[cell], width="stretch")
@@ -130,7 +134,7 @@ def _cell_title(cell: str) -> str:
 
 _EDGE_WEIGHT_NOTE = (
     "(with PC-DARTS' edge weights: each edge's op weight times its edge weight). The narrow "
-    f"**{charts.EDGE_WEIGHT_LABEL}** column is that edge weight, softmax of β over the node's "
+    f"**{EDGE_WEIGHT_LABEL}** column is that edge weight, softmax of β over the node's "
     "incoming edges, as of the last epoch that ended (PC-DARTS, Xu et al. 2020, §3.3); in the "
     "cell, edge width = the edge weight.")
 
@@ -141,8 +145,8 @@ def _cell_dots(view: RunView, i: int, edge_weights: dict[str, np.ndarray]) -> di
     except ValueError as e:
         st.caption(f"No cell to draw: {e}")
         return {}
-    return charts.cell_dots(genotype, view.snapshot(i), view.ops, normalise=view.mix,
-                            edge_weights=edge_weights or None)
+    return cell_dots(genotype, view.snapshot(i), view.ops, normalise=view.mix,
+                     edge_weights=edge_weights or None)
 
 
 def lfr_section(view: RunView, status: dict[str, Any]) -> None:
@@ -169,8 +173,8 @@ def lfr_section(view: RunView, status: dict[str, Any]) -> None:
                "could be read (Hao & Zhu 2022): stages, pruning and schedule are our "
                "interpretation (see the [Guide](/guide#methods)).")
     cols = st.columns(n_stages)
-    for k, text, dots in charts.stage_cells(cells, view.ops,
-                                               SPACES.get(view.config["space"]).topology):
+    for k, text, dots in stage_cells(cells, view.ops,
+                                        SPACES.get(view.config["space"]).topology):
         with cols[k]:
             st.markdown(f"**Stage {k + 1}** · {'frozen' if k < stage else current}")
             for dot in dots.values():
@@ -198,8 +202,8 @@ def curves_section(view: RunView, status: dict[str, Any]) -> None:
     smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="live_smoothing",
                           help="Moving average of the per-step training curves; the raw curve "
                                "stays faint underneath.")
-    st.plotly_chart(charts.training_curves(view.steps, view.epochs, view.steps_per_epoch,
-                                           smoothing), key="live_curves")
+    st.plotly_chart(training_curves(view.steps, view.epochs, view.steps_per_epoch,
+                                    smoothing), key="live_curves")
 
 
 def indicators_section(view: RunView, status: dict[str, Any]) -> None:
@@ -232,9 +236,9 @@ def indicators_section(view: RunView, status: dict[str, Any]) -> None:
                "what it measures and what collapse looks like. Indicators measured every few "
                "epochs show only those epochs.")
     alert_epochs = alerts["epoch"].astype(int).tolist() if len(alerts) else []
-    st.plotly_chart(charts.indicator_panel(view.epochs, shown,
-                                           [common.indicator_label(k) for k in shown],
-                                           alert_epochs),
+    st.plotly_chart(indicator_panel(view.epochs, shown,
+                                    [common.indicator_label(k) for k in shown],
+                                    alert_epochs),
                     key="live_indicator_panel", config={"displayModeBar": False})
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from darts_engine.runs.bundle import export_bundle, import_bundle
 from darts_engine.runs.store import EXPORT_FORMATS, RunNotFound, StoreError
-from darts_engine.viz import charts
+from darts_engine.viz.tables import format_duration
 from pages import common
 
 
@@ -24,7 +24,7 @@ def _table(runs: pd.DataFrame) -> pd.DataFrame:
                                                 strict=True)],
         "best val acc": runs["best_val_acc"] * 100,
         "started": [when(t) for t in runs["started_at"].fillna(runs["created_at"])],
-        "duration": [charts.format_duration(d) for d in runs["duration_s"]],
+        "duration": [format_duration(d) for d in runs["duration_s"]],
         "live": [f"/live?run={r}" for r in runs["id"]],
         "id": runs["id"],
     })

@@ -23,7 +23,7 @@ from darts_engine.model.supernet import DartsCell
 from darts_engine.monitor import indicators as ind
 from darts_engine.monitor import probes
 from darts_engine.search import alphas_numpy
-from darts_engine.viz import charts
+from darts_engine.viz.cells import cell_dots, derive
 from tests.helpers import (
     assert_close,
     assert_same_state,
@@ -143,9 +143,9 @@ def test_the_derived_cell_uses_only_each_edges_own_ops(relaxation):
             assert op in _pair_of(t, _row(j, target)), (t, op, j, target)
     masked = SP.logits(raw)  # what a run records; the dashboard derives from it
     normalise = get_relaxation(relaxation).numpy
-    assert charts.derive("s1", SP.ops, masked, normalise=normalise) == g
+    assert derive("s1", SP.ops, masked, normalise=normalise) == g
     assert parse_genotype(str(g), ops=SP.ops) == g
-    dots = charts.cell_dots(g, masked, SP.ops, normalise=normalise)
+    dots = cell_dots(g, masked, SP.ops, normalise=normalise)
     assert set(dots) == {"normal", "reduce"} and "penwidth" in dots["normal"]
 
 

@@ -15,7 +15,7 @@ from darts_engine.monitor.alerts import rule_docs
 from darts_engine.runs.store import RunStore
 from darts_engine.train.data import check_config
 from darts_engine.train.presets import DEFAULT_PRESET, PRESETS, preset_config, preset_values
-from darts_engine.viz import charts
+from darts_engine.viz.palette import INDICATOR_COLOR, PANEL_GAP_X
 from pages import common
 from tests.helpers import array, heatmaps, manager, plotly_figures, record, tiny
 
@@ -258,10 +258,10 @@ def test_live_indicator_panel_shows_sparklines_and_the_alert_that_fired(app, hom
     lines = [sh for sh in fig["layout"]["shapes"] if sh["type"] == "line"]
     assert len(lines) == len(alert_x) * len(shown)       # the alert on every panel's timeline
     pf = epochs["ind_pf_mass.cell"].to_numpy()
-    trace = next(t for t in fig["data"] if t["line"]["color"] == charts.INDICATOR_COLOR)
+    trace = next(t for t in fig["data"] if t["line"]["color"] == INDICATOR_COLOR)
     values = array(trace["customdata"]).astype(float).reshape(-1, 2)[:, 1]
     assert any(np.allclose(values[i:i + len(pf)], pf) for i in range(len(values)))
-    assert all(round((sh["x0"] % (1 + charts.PANEL_GAP_X)) * span) in alert_x for sh in lines)
+    assert all(round((sh["x0"] % (1 + PANEL_GAP_X)) * span) in alert_x for sh in lines)
     badge = next(m.value for m in at.markdown if "pf-mass" in m.value)
     message = fired.loc[fired["rule"] == "pf-mass", "message"].iloc[0]
     source = next(r["source"] for r in rule_docs() if r["name"] == "pf-mass")

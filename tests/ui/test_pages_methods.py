@@ -16,7 +16,7 @@ from darts_engine.methods.lfr import stage_genotypes
 from darts_engine.runs.paths import data_root, resolve_inside
 from darts_engine.runs.store import RunStore
 from darts_engine.train.presets import preset_values
-from darts_engine.viz import charts
+from darts_engine.viz.palette import EDGE_WEIGHT_LABEL
 from tests.helpers import array, heatmaps, manager, record, tiny
 
 PRESET = "Quick look (seconds)"
@@ -121,7 +121,7 @@ def test_live_pc_darts_edge_weights_follow_the_scrubber_on_the_darts_space(app, 
         assert strip["y"] == list(SPACES.get("darts").edge_labels)
         np.testing.assert_allclose(array(strip["z"]).reshape(-1), edge_weights[cell][-1],
                                    rtol=1e-6)
-    assert any(charts.EDGE_WEIGHT_LABEL in c.value for c in at.caption)
+    assert any(EDGE_WEIGHT_LABEL in c.value for c in at.caption)
     normal_dag = dags(at)[0]
     assert normal_dag.count("softmax(β)") == 8  # every kept edge's tooltip names its weight
 

@@ -1,4 +1,4 @@
-"""Figure builders (charts.py) on hand-made inputs: the figure JSON the browser would get."""
+"""Figure builders (darts_engine/viz/) on hand-made inputs: the figure JSON a browser gets."""
 
 from __future__ import annotations
 
@@ -22,7 +22,24 @@ from darts_engine.model.genotype import (
     genotype_ops,
     softmax,
 )
-from darts_engine.viz import charts
+from darts_engine.viz.alphas import alpha_heatmap, edge_weight_lines, param_free_mass
+from darts_engine.viz.cells import cell_dot, cell_dots, derive, stage_cells
+from darts_engine.viz.curves import (
+    compare_curves,
+    downsample,
+    ema,
+    indicator_overlay,
+    indicator_panel,
+    training_curves,
+)
+from darts_engine.viz.palette import (
+    ALERT_COLOR,
+    EDGE_WEIGHT_LABEL,
+    INDICATOR_COLOR,
+    op_color,
+    run_color,
+)
+from darts_engine.viz.tables import config_differences, genotype_diff, summary_table
 from tests.helpers import array
 
 
@@ -40,7 +57,7 @@ def hue(color: str) -> float:
 def test_every_op_has_one_colour_warm_for_parameter_free(space):
     s = SPACES.get(space)
     for op in s.ops:
-        h = hue(charts.op_color(op))
+        h = hue(op_color(op))
         if op in s.param_free:
             assert h < 90 or h > 290, (op, h)   # reds, oranges, yellows, pinks
         else:
@@ -50,39 +67,39 @@ def test_every_op_has_one_colour_warm_for_parameter_free(space):
 def test_op_colours_are_distinct_within_a_space():
     for space in SPACES.names():
         ops = SPACES.get(space).ops
-        assert len({charts.op_color(o) for o in ops}) == len(ops)
+        assert len({op_color(o) for o in ops}) == len(ops)
 
 
 # --- helpers ---------------------------------------------------------------------------------
 def test_downsample_keeps_last_and_bounds_count():
-    assert charts.downsample(5, 10).tolist() == [0, 1, 2, 3, 4]
-    idx = charts.downsample(1000, 150)
+    assert downsample(5, 10).tolist() == [0, 1, 2, 3, 4]
+    idx = downsample(1000, 150)
     assert len(idx) <= 150 and idx[-1] == 999 and np.all(np.diff(idx) > 0)
 
 
 def test_ema_debiased_skips_nan():
     y = np.array([1.0, np.nan, 3.0, 3.0])
-    out = charts.ema(y, 0.5)
+    out = ema(y, 0.5)
     assert out[0] == 1.0 and np.isnan(out[1])
     # debiased: (0.5*0.5*1 + 0.5*3) / (1 - 0.25) for the third value
     assert out[2] == pytest.approx((0.25 + 1.5) / 0.75)
-    np.testing.assert_array_equal(charts.ema(y, 0.0), y)
+    np.testing.assert_array_equal(ema(y, 0.0), y)
 
 
 def test_param_free_mass_uniform_alphas():
     ops = DARTS_OPS
     pf = SPACES.get("darts").param_free
-    assert charts.param_free_mass(np.zeros((14, 8)), ops, pf) == pytest.approx(len(pf) / 8)
+    assert param_free_mass(np.zeros((14, 8)), ops, pf) == pytest.approx(len(pf) / 8)
     skip = np.zeros((14, 8))
     skip[:, ops.index("skip_connect")] = 50
-    assert charts.param_free_mass(skip, ops, pf) == pytest.approx(1.0)
+    assert param_free_mass(skip, ops, pf) == pytest.approx(1.0)
 
 
 # --- α figures ---------------------------------------------------------------------------------
 def test_alpha_heatmap_shape_scale_and_op_order():
     ops, edges = NB201_OPS, SPACES.get("nb201").edge_labels
     w = softmax(np.random.default_rng(0).normal(size=(6, 5)))
-    fig = figure_json(charts.alpha_heatmap(w, ops, edges, title="cell"))
+    fig = figure_json(alpha_heatmap(w, ops, edges, title="cell"))
     (trace,) = fig["data"]
     assert trace["type"] == "heatmap"
     assert trace["x"] == list(ops) and trace["y"] == list(edges)
@@ -96,47 +113,47 @@ def test_alpha_heatmap_leaves_ops_an_edge_lacks_empty():
     mask = space.op_mask("normal")
     raw = np.where(mask, np.random.default_rng(1).normal(size=mask.shape), -np.inf)
     w = softmax(raw)
-    fig = figure_json(charts.alpha_heatmap(w, space.ops, space.edge_labels, mask=mask))
+    fig = figure_json(alpha_heatmap(w, space.ops, space.edge_labels, mask=mask))
     (trace,) = fig["data"]
     z, text = array(trace["z"]).astype(float), np.array(trace["text"])
     assert np.isnan(z[~mask]).all() and (text[~mask] == "").all()
     np.testing.assert_allclose(z[mask], w[mask], rtol=1e-6)
     assert list(text[mask]) == [f"{v:.2f}" for v in w[mask]]
     with pytest.raises(ValueError, match="mask must have shape"):
-        charts.alpha_heatmap(w, space.ops, space.edge_labels, mask=mask[:3])
+        alpha_heatmap(w, space.ops, space.edge_labels, mask=mask[:3])
 
 
 def test_alpha_heatmap_rejects_wrong_shape():
     with pytest.raises(ValueError, match="shape"):
-        charts.alpha_heatmap(np.zeros((5, 6)), NB201_OPS, SPACES.get("nb201").edge_labels)
+        alpha_heatmap(np.zeros((5, 6)), NB201_OPS, SPACES.get("nb201").edge_labels)
 
 
 def test_alpha_heatmap_edge_weight_strip_beside_the_ops():
     ops, edges = DARTS_OPS, SPACES.get("darts").edge_labels
     w = softmax(np.random.default_rng(0).normal(size=(14, 8)))
     beta = np.linspace(0.05, 0.95, 14)  # hand-made; any values in 0..1
-    fig = figure_json(charts.alpha_heatmap(w, ops, edges, edge_weights=beta))
+    fig = figure_json(alpha_heatmap(w, ops, edges, edge_weights=beta))
     heat, strip = fig["data"]
     np.testing.assert_allclose(array(heat["z"]), w, rtol=1e-6)  # the ops part is unchanged
     assert strip["type"] == "heatmap" and strip["xaxis"] == "x2"
-    assert strip["x"] == [charts.EDGE_WEIGHT_LABEL] and strip["y"] == list(edges)  # same rows
+    assert strip["x"] == [EDGE_WEIGHT_LABEL] and strip["y"] == list(edges)  # same rows
     assert (strip["zmin"], strip["zmax"], strip["showscale"]) == (0.0, 1.0, False)  # same scale
     np.testing.assert_allclose(array(strip["z"]).reshape(-1), beta, rtol=1e-6)
     ops_axis, strip_axis = fig["layout"]["xaxis"]["domain"], fig["layout"]["xaxis2"]["domain"]
     assert ops_axis[1] < strip_axis[0] and strip_axis[1] - strip_axis[0] < 0.15  # narrow, right
-    assert len(figure_json(charts.alpha_heatmap(w, ops, edges))["data"]) == 1  # no β, no strip
+    assert len(figure_json(alpha_heatmap(w, ops, edges))["data"]) == 1  # no β, no strip
     with pytest.raises(ValueError, match="edge_weights must have shape"):
-        charts.alpha_heatmap(w, ops, edges, edge_weights=np.ones(6))
+        alpha_heatmap(w, ops, edges, edge_weights=np.ones(6))
 
 
 @pytest.mark.parametrize("t", [np.arange(7.0), np.array([0, 0.2, 0.9, 1, 2, 2.1, 3])])
 def test_edge_weight_lines_one_panel_per_edge_one_line_per_op(t):
     ops, edges = DARTS_OPS, SPACES.get("darts").edge_labels
     w = softmax(np.random.default_rng(1).normal(size=(7, 14, 8)))
-    fig = figure_json(charts.edge_weight_lines(t, w, ops, edges, cols=7))
+    fig = figure_json(edge_weight_lines(t, w, ops, edges, cols=7))
     assert [tr["name"] for tr in fig["data"]] == list(ops)  # one trace (and colour) per op
     for tr in fig["data"]:
-        assert tr["line"]["color"] == charts.op_color(tr["name"])
+        assert tr["line"]["color"] == op_color(tr["name"])
     frames = [s for s in fig["layout"]["shapes"] if s["type"] == "rect"]
     assert len(frames) == 14
     titles = [a["text"] for a in fig["layout"]["annotations"] if a["text"].startswith("<b>")]
@@ -159,22 +176,22 @@ def test_training_curves_raw_faint_under_smoothed():
                           "train_acc": np.linspace(0.1, 0.6, 20)})
     epochs = pd.DataFrame({"epoch": [0, 1], "val_loss": [1.8, 1.2], "val_acc": [0.2, 0.5],
                            "train_loss": [1.9, 1.3], "train_acc": [0.2, 0.5]})
-    fig = figure_json(charts.training_curves(steps, epochs, steps_per_epoch=10, smoothing=0.9))
+    fig = figure_json(training_curves(steps, epochs, steps_per_epoch=10, smoothing=0.9))
     assert len(fig["data"]) == 6  # per panel: raw, smoothed, held-out
     raw, smooth, val = fig["data"][:3]
     assert raw["opacity"] < 0.5 and "opacity" not in smooth
     np.testing.assert_allclose(array(raw["x"]), np.arange(1, 21) / 10)
-    np.testing.assert_allclose(array(smooth["y"]), charts.ema(steps["train_loss"], 0.9))
+    np.testing.assert_allclose(array(smooth["y"]), ema(steps["train_loss"], 0.9))
     np.testing.assert_allclose(array(val["x"]), [1, 2])
 
 
 def test_compare_curves_one_colour_per_run():
     ep = pd.DataFrame({"epoch": [0, 1], "val_loss": [1.0, 0.9], "val_acc": [0.3, 0.4],
                        "train_loss": [1.1, 1.0], "train_acc": [0.2, 0.3]})
-    fig = figure_json(charts.compare_curves({"a": ep, "b": ep}))
+    fig = figure_json(compare_curves({"a": ep, "b": ep}))
     assert len(fig["data"]) == 8
     colours = {tr["legendgroup"]: tr["line"]["color"] for tr in fig["data"]}
-    assert colours == {"a": charts.run_color(0), "b": charts.run_color(1)}
+    assert colours == {"a": run_color(0), "b": run_color(1)}
 
 
 # --- the cell DAG -----------------------------------------------------------------------------
@@ -190,18 +207,18 @@ def _dot_edges(dot: str) -> list[tuple[str, str, str]]:
 
 
 def test_cell_dot_darts_edges_labels_and_output():
-    (dot,) = [charts.cell_dot(genotype_ops(DARTS_G)["normal"], topology=DARTS_CELL)]
+    (dot,) = [cell_dot(genotype_ops(DARTS_G)["normal"], topology=DARTS_CELL)]
     edges = _dot_edges(dot)
     assert len(edges) == 8
     assert ("n0", "n2", "sep_conv_3x3") in edges and ("n4", "n5", "skip_connect") in edges
     assert dot.count("-> out") == 4 and '"c_{k-2}"' in dot and '"c_{k}"' in dot
-    assert f'color="{charts.op_color("skip_connect")}"' in dot
+    assert f'color="{op_color("skip_connect")}"' in dot
 
 
 def test_cell_dot_nb201_has_no_concat_node():
     g = NB201Genotype(((("skip_connect", 0),), (("nor_conv_3x3", 0), ("none", 1)),
                        (("avg_pool_3x3", 0), ("skip_connect", 1), ("nor_conv_1x1", 2))))
-    dot = charts.cell_dot(genotype_ops(g)["cell"], topology=NB201_CELL)
+    dot = cell_dot(genotype_ops(g)["cell"], topology=NB201_CELL)
     assert len(_dot_edges(dot)) == 6 and "out" not in dot
 
 
@@ -222,8 +239,8 @@ def test_cell_dots_widths_follow_the_kept_ops_weight():
     a = np.zeros((6, 5))
     a[0, NB201_OPS.index("skip_connect")] = 5.0    # 1<-0 strongly skip
     a[5, NB201_OPS.index("nor_conv_3x3")] = 1.0    # 3<-2 mildly conv
-    g = charts.derive("nb201", NB201_OPS, {"cell": a})
-    dot = charts.cell_dots(g, {"cell": a}, NB201_OPS)["cell"]
+    g = derive("nb201", NB201_OPS, {"cell": a})
+    dot = cell_dots(g, {"cell": a}, NB201_OPS)["cell"]
     widths = {(s, t): float(w) for s, t, w in
                   re.findall(r"(\w+) -> (\w+) \[.*penwidth=([\d.]+)", dot)}
     p = softmax(a)
@@ -234,9 +251,9 @@ def test_cell_dots_widths_follow_the_kept_ops_weight():
 def test_cell_dots_widths_follow_the_edge_weights_when_given():
     a = np.zeros((6, 5))
     a[:, NB201_OPS.index("nor_conv_3x3")] = 2.0    # every edge: the same op weight
-    g = charts.derive("nb201", NB201_OPS, {"cell": a})
+    g = derive("nb201", NB201_OPS, {"cell": a})
     beta = np.array([1.0, 0.9, 0.1, 0.2, 0.3, 0.5])  # per node: 1 | 0.9 0.1 | 0.2 0.3 0.5
-    dot = charts.cell_dots(g, {"cell": a}, NB201_OPS, edge_weights={"cell": beta})["cell"]
+    dot = cell_dots(g, {"cell": a}, NB201_OPS, edge_weights={"cell": beta})["cell"]
     widths = {(s, t): float(w) for s, t, w in
               re.findall(r"(\w+) -> (\w+) \[.*penwidth=([\d.]+)", dot)}
     assert widths[("n0", "n1")] == pytest.approx(1 + 5 * 1.0)
@@ -245,7 +262,7 @@ def test_cell_dots_widths_follow_the_edge_weights_when_given():
     assert widths[("n2", "n3")] == pytest.approx(1 + 5 * 0.5)
     p = softmax(a)[0, NB201_OPS.index("nor_conv_3x3")]
     assert f"nor_conv_3x3: weight {p:.2f} · edge weight softmax(β) 0.10" in dot  # both named
-    plain = charts.cell_dots(g, {"cell": a}, NB201_OPS)["cell"]
+    plain = cell_dots(g, {"cell": a}, NB201_OPS)["cell"]
     assert "softmax(β)" not in plain  # without edge weights: the op weight sets the width
 
 
@@ -253,7 +270,7 @@ def test_stage_cells_nb201_one_dag_and_genotype_per_stage_reached():
     cells = np.zeros((3, 6, 5))                      # (stages, edges, ops); stage 3 not reached
     cells[0, np.arange(6), NB201_OPS.index("skip_connect")] = 1
     cells[1, np.arange(6), [2, 3, 4, 0, 1, 2]] = 1
-    stages = charts.stage_cells({"cell": cells}, NB201_OPS, NB201_CELL)
+    stages = stage_cells({"cell": cells}, NB201_OPS, NB201_CELL)
     assert [k for k, _, _ in stages] == [0, 1]
     (k, text, dots), (_, text2, _) = stages
     assert text == "|skip_connect~0|+|skip_connect~0|skip_connect~1|+" \
@@ -274,7 +291,7 @@ def test_stage_cells_darts_leaves_out_a_cell_type_absent_at_a_depth():
         onehot[DARTS_CELL.row(j, t), DARTS_OPS.index(op)] = 1
     normal, reduce = np.zeros((2, 14, 8)), np.zeros((2, 14, 8))
     normal[0] = normal[1] = reduce[1] = onehot      # stage 1 has no reduction cell
-    stages = charts.stage_cells({"normal": normal, "reduce": reduce}, DARTS_OPS, DARTS_CELL)
+    stages = stage_cells({"normal": normal, "reduce": reduce}, DARTS_OPS, DARTS_CELL)
     (_, text0, dots0), (_, text1, dots1) = stages
     assert list(dots0) == ["normal"] and list(dots1) == ["normal", "reduce"]
     pairs = [("sep_conv_3x3", 0), ("skip_connect", 1), ("sep_conv_5x5", 0), ("dil_conv_3x3", 2),
@@ -291,7 +308,7 @@ def test_genotype_diff_ignores_order_within_a_node():
         normal=[("skip_connect", 1), ("sep_conv_3x3", 0)] + list(DARTS_G.normal[2:6])
         + [("avg_pool_3x3", 0), ("skip_connect", 4)],
         normal_concat=[2, 3, 4, 5], reduce=DARTS_G.reduce, reduce_concat=[2, 3, 4, 5])
-    diff = charts.genotype_diff({"a": str(DARTS_G), "b": str(other)}, DARTS_OPS)
+    diff = genotype_diff({"a": str(DARTS_G), "b": str(other)}, DARTS_OPS)
     assert list(diff.columns) == ["cell", "node", "a", "b", "differs"]
     assert len(diff) == 8
     changed = diff[diff["differs"]]
@@ -307,9 +324,9 @@ def test_summary_table_and_config_differences():
            "genotype": g, "alphas": {"cell": np.zeros((6, 5))}, "ops": NB201_OPS,
            "param_free": ("none", "skip_connect", "avg_pool_3x3"), "cell": "cell"}
     single = dict(run, config=dict(base, algorithm="single", name="y"))
-    assert charts.config_differences({"a": run["config"], "b": single["config"]}) == [
+    assert config_differences({"a": run["config"], "b": single["config"]}) == [
         "algorithm"]
-    table = charts.summary_table({"bi": run, "single": single})
+    table = summary_table({"bi": run, "single": single})
     assert list(table.columns) == ["bi", "single"]
     assert table.loc["final val accuracy", "bi"] == "40.0%"
     assert table.loc["best val accuracy", "bi"] == "50.0%"
@@ -318,7 +335,7 @@ def test_summary_table_and_config_differences():
     assert table.loc["parameter-free α mass (cell)", "bi"] == "0.60"
     assert table.loc["wall time", "bi"] == "1m 05s"
     assert table.loc["algorithm", "single"] == "single"
-    lr = charts.summary_table({"a": run, "b": dict(run, config=dict(base, arch_lr=0.1))})
+    lr = summary_table({"a": run, "b": dict(run, config=dict(base, arch_lr=0.1))})
     assert lr.loc["config · arch_lr"].tolist() == ["0.01", "0.1"]
 
 
@@ -340,50 +357,50 @@ def panel_points(fig: dict, color: str) -> np.ndarray:
 
 def test_indicator_panel_one_figure_skips_missing_epochs_and_marks_alerts():
     keys = ["hessian_eig", "skip_mass.cell"]
-    fig = figure_json(charts.indicator_panel(indicator_epochs(), keys, ["λmax", "skip"],
-                                             [2, 2, 0], cols=2))
+    fig = figure_json(indicator_panel(indicator_epochs(), keys, ["λmax", "skip"],
+                                      [2, 2, 0], cols=2))
     # λmax (slate): measured at epochs 2 and 4 only (1-based), the gaps dropped, not drawn as 0
-    np.testing.assert_array_equal(panel_points(fig, charts.INDICATOR_COLOR), [[2, 1.5], [4, 3.0]])
-    skip = panel_points(fig, charts.op_color("skip_connect"))
+    np.testing.assert_array_equal(panel_points(fig, INDICATOR_COLOR), [[2, 1.5], [4, 3.0]])
+    skip = panel_points(fig, op_color("skip_connect"))
     np.testing.assert_allclose(skip, [[1, .2], [2, .25], [3, .35], [4, .5]])
     # Each panel's values scaled to its own range inside its unit square, time shared:
-    trace = next(t for t in fig["data"] if t["line"]["color"] == charts.INDICATOR_COLOR)
+    trace = next(t for t in fig["data"] if t["line"]["color"] == INDICATOR_COLOR)
     x, y = (array(trace[k]) for k in ("x", "y"))
     ok = np.isfinite(x)
     np.testing.assert_allclose(x[ok], [1 / 3, 1.0])            # epochs 2, 4 of 1..4
     np.testing.assert_allclose(y[ok], [0.05, 0.95])           # min -> 0.05, max -> 0.95
     alert_lines = [s for s in fig["layout"]["shapes"] if s["type"] == "line"]
     assert len(alert_lines) == 2 * 2                           # epochs 1 and 3, in both panels
-    assert all(s["line"]["color"] == charts.ALERT_COLOR for s in alert_lines)
+    assert all(s["line"]["color"] == ALERT_COLOR for s in alert_lines)
     assert sorted({round(s["x0"], 6) for s in alert_lines})[:2] == [0, round(2 / 3, 6)]
     texts = [a["text"] for a in fig["layout"]["annotations"]]
     assert "<b>λmax</b>" in texts and "now 3 · range 1.5–3" in texts
 
 
 def test_indicator_panel_keeps_skip_and_none_apart_in_their_op_colours():
-    fig = figure_json(charts.indicator_panel(indicator_epochs(),
-                                             ["skip_mass.cell", "none_mass.cell"],
-                                             ["skip", "none"]))
+    fig = figure_json(indicator_panel(indicator_epochs(),
+                                      ["skip_mass.cell", "none_mass.cell"],
+                                      ["skip", "none"]))
     df = indicator_epochs()
-    np.testing.assert_allclose(panel_points(fig, charts.op_color("skip_connect"))[:, 1],
+    np.testing.assert_allclose(panel_points(fig, op_color("skip_connect"))[:, 1],
                                df["ind_skip_mass.cell"])
-    np.testing.assert_allclose(panel_points(fig, charts.op_color("none"))[:, 1],
+    np.testing.assert_allclose(panel_points(fig, op_color("none"))[:, 1],
                                df["ind_none_mass.cell"])
 
 
 def test_indicator_panel_of_an_unmeasured_indicator_says_not_yet():
-    fig = figure_json(charts.indicator_panel(indicator_epochs(), ["disc_gap"], ["gap"]))
-    assert panel_points(fig, charts.INDICATOR_COLOR).size == 0
+    fig = figure_json(indicator_panel(indicator_epochs(), ["disc_gap"], ["gap"]))
+    assert panel_points(fig, INDICATOR_COLOR).size == 0
     assert "not yet" in [a["text"] for a in fig["layout"]["annotations"]]
     with pytest.raises(ValueError, match="one label per key"):
-        charts.indicator_panel(indicator_epochs(), ["disc_gap"], [])
+        indicator_panel(indicator_epochs(), ["disc_gap"], [])
 
 
 def test_indicator_overlay_one_line_per_run_that_measured_it():
     runs = {"a": indicator_epochs(), "b": indicator_epochs().iloc[:2],
             "c": pd.DataFrame({"epoch": [0]})}
-    fig = figure_json(charts.indicator_overlay(runs, "hessian_eig", "λmax"))
+    fig = figure_json(indicator_overlay(runs, "hessian_eig", "λmax"))
     assert [t["name"] for t in fig["data"]] == ["a", "b"]
     assert fig["layout"]["yaxis"]["title"]["text"] == "λmax"
-    assert [t["line"]["color"] for t in fig["data"]] == [charts.run_color(0), charts.run_color(1)]
+    assert [t["line"]["color"] for t in fig["data"]] == [run_color(0), run_color(1)]
     np.testing.assert_array_equal(array(fig["data"][1]["x"]), [2])

@@ -17,7 +17,7 @@ from darts_engine.model.genotype import (
     genotype_ops,
 )
 from darts_engine.model.spaces import DataShape, discrete_weights, register_darts_cell_space
-from darts_engine.viz import charts
+from darts_engine.viz.cells import cell_dots, stage_cells
 
 
 def _enumerate_edges(inputs: int, steps: int) -> list[tuple[int, int]]:
@@ -108,9 +108,9 @@ def test_a_new_darts_cell_space_derives_draws_and_counts_like_darts(new_space):
     one_hot = discrete_weights(g, new_space)["normal"]  # (14, 3): 2 kept edges per node
     assert one_hot.shape == (14, 3) and one_hot.sum() == 8
     assert one_hot[[0, 2, 5, 9], ops.index("skip_connect")].tolist() == [1, 1, 1, 1]
-    dots = charts.cell_dots(g, alphas, ops)
+    dots = cell_dots(g, alphas, ops)
     assert set(dots) == {"normal", "reduce"} and dots["normal"].count("-> out") == 4
     assert len(re.findall(r"n\d -> n\d \[label", dots["normal"])) == 8
     assert new_space.parse(str(g)) == g
-    stages = charts.stage_cells({"normal": one_hot[None]}, ops, new_space.topology)
+    stages = stage_cells({"normal": one_hot[None]}, ops, new_space.topology)
     assert stages[0][1] == f"normal={list(g.normal)!r}"

@@ -1,0 +1,204 @@
+"""Curves over training: step and epoch curves (EMA-smoothed, downsampled), runs side by side,
+and the collapse indicators (indicators.py) as small multiples or one indicator across runs.
+Data extraction (`downsample`, `ema`, `indicator_xy`) is split from drawing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from .palette import (
+    ALERT_COLOR,
+    PANEL_GAP_X,
+    PANEL_GAP_Y,
+    TRAIN_COLOR,
+    VAL_COLOR,
+    base_layout,
+    indicator_color,
+    panel_origin,
+    run_color,
+)
+
+
+def downsample(n: int, max_points: int) -> np.ndarray:
+    """Indices of at most `max_points` evenly spread rows out of n, always keeping the last."""
+    if n <= max_points:
+        return np.arange(n)
+    stride = math.ceil(n / max_points)
+    return np.arange(n - 1, -1, -stride)[::-1]
+
+
+def ema(values: np.ndarray, smoothing: float) -> np.ndarray:
+    """Debiased exponential moving average (TensorBoard's slider); NaNs are skipped, not spread.
+    smoothing 0 returns the values; 0.99 is very smooth."""
+    v = np.asarray(values, dtype=np.float64)
+    if smoothing <= 0 or v.size == 0:
+        return v.copy()
+    out = np.full_like(v, np.nan)
+    acc, weight = 0.0, 0.0
+    for i, x in enumerate(v):
+        if np.isnan(x):
+            continue
+        acc = smoothing * acc + (1 - smoothing) * x
+        weight = smoothing * weight + (1 - smoothing)
+        out[i] = acc / weight
+    return out
+
+
+def _faint_and_smooth(x: np.ndarray, y: np.ndarray, smoothing: float, color: str, name: str,
+                      axes: tuple[str, str], legend: bool) -> list[dict[str, Any]]:
+    base = {"type": "scatter", "x": x, "mode": "lines", "xaxis": axes[0], "yaxis": axes[1],
+            "legendgroup": name}
+    return [dict(base, y=y, name=f"{name} (raw)", showlegend=False, hoverinfo="skip",
+                 line={"color": color, "width": 1}, opacity=0.25),
+            dict(base, y=ema(y, smoothing), name=name, showlegend=legend,
+                 line={"color": color, "width": 2})]
+
+
+def training_curves(steps: pd.DataFrame, epochs: pd.DataFrame, steps_per_epoch: int,
+                    smoothing: float = 0.6, title: str = "") -> go.Figure:
+    """Loss (left) and accuracy (right) against epochs. Train: per step, faint raw curve under
+    its moving average. Held-out: the full split evaluated after each epoch.
+    steps: step_metrics rows (downsampled); epochs: epoch_metrics rows."""
+    spe = max(1, steps_per_epoch)
+    traces: list[dict[str, Any]] = []
+    for col, (metric, axes) in enumerate((("loss", ("x", "y")), ("acc", ("x2", "y2")))):
+        if len(steps):
+            x = steps["step"].to_numpy(np.float64) / spe
+            y = steps[f"train_{metric}"].to_numpy(np.float64)
+        else:
+            x = epochs["epoch"].to_numpy(np.float64) + 1
+            y = epochs[f"train_{metric}"].to_numpy(np.float64)
+        traces += _faint_and_smooth(x, y, smoothing, TRAIN_COLOR, "train", axes, col == 0)
+        traces.append({
+            "type": "scatter", "x": epochs["epoch"].to_numpy(np.float64) + 1,
+            "y": epochs[f"val_{metric}"].to_numpy(np.float64), "mode": "lines+markers",
+            "name": "held-out (per epoch)", "legendgroup": "val", "showlegend": col == 0,
+            "xaxis": axes[0], "yaxis": axes[1], "line": {"color": VAL_COLOR, "width": 2},
+            "marker": {"size": 4}})
+    layout = base_layout(
+        title, 320, legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
+        xaxis={"domain": [0, 0.47], "title": {"text": "epoch"}},
+        yaxis={"title": {"text": "loss"}},
+        xaxis2={"domain": [0.53, 1], "anchor": "y2", "title": {"text": "epoch"}},
+        yaxis2={"anchor": "x2", "title": {"text": "accuracy"}, "range": [0, 1.02],
+                "tickformat": ".0%"})
+    return go.Figure(data=traces, layout=layout)
+
+
+def compare_curves(epochs: Mapping[str, pd.DataFrame], title: str = "") -> go.Figure:
+    """Per-epoch curves of several runs overlaid: accuracy (left) and loss (right); held-out
+    solid, train dotted; one colour per run (in the mapping's order)."""
+    traces: list[dict[str, Any]] = []
+    for i, (label, df) in enumerate(epochs.items()):
+        x = df["epoch"].to_numpy(np.float64) + 1
+        for metric, axes in (("acc", ("x", "y")), ("loss", ("x2", "y2"))):
+            for split, dash in (("val", "solid"), ("train", "dot")):
+                name = f"{label} · {'held-out' if split == 'val' else 'train'}"
+                traces.append({
+                    "type": "scatter", "x": x, "y": df[f"{split}_{metric}"].to_numpy(np.float64),
+                    "mode": "lines", "name": name, "legendgroup": label,
+                    "showlegend": metric == "acc", "xaxis": axes[0], "yaxis": axes[1],
+                    "line": {"color": run_color(i), "dash": dash, "width": 2}})
+    layout = base_layout(title, 360, legend={"orientation": "h", "y": -0.18, "x": 0},
+                     xaxis={"domain": [0, 0.47], "title": {"text": "epoch"}},
+                     yaxis={"title": {"text": "accuracy"}, "range": [0, 1.02], "tickformat": ".0%"},
+                     xaxis2={"domain": [0.53, 1], "anchor": "y2", "title": {"text": "epoch"}},
+                     yaxis2={"anchor": "x2", "title": {"text": "loss"}})
+    return go.Figure(data=traces, layout=layout)
+
+
+def indicator_xy(epochs: pd.DataFrame, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(epoch + 1, value) of the epochs that measured `key` (column `ind_<key>`): indicators
+    computed every k epochs are absent (NaN) in the others, which are dropped, not drawn as 0."""
+    col = f"ind_{key}"
+    if col not in epochs or epochs.empty:
+        return np.zeros(0), np.zeros(0)
+    x = epochs["epoch"].to_numpy(np.float64) + 1
+    y = pd.to_numeric(epochs[col], errors="coerce").to_numpy(np.float64)
+    keep = np.isfinite(y)
+    return x[keep], y[keep]
+
+
+def indicator_panel(epochs: pd.DataFrame, keys: Sequence[str], labels: Sequence[str],
+                    alert_epochs: Sequence[int] = (), *, cols: int = 4) -> go.Figure:
+    """Small multiples: one sparkline panel per indicator key, ONE figure (a live page redraws
+    it every second; twenty separate charts cost twenty round trips). Same canvas trick as
+    edge_weight_lines: panels are unit squares, one trace per colour runs through all of them.
+
+    Every panel shares the epoch axis (1 .. last epoch); its own values are scaled to its
+    min..max, written under its title. Red dashed lines mark the epochs an alert fired
+    (alert_epochs 0-based, drawn at epoch + 1). Epochs that did not measure a key are skipped."""
+    if len(labels) != len(keys):
+        raise ValueError(f"one label per key: {len(keys)} keys, {len(labels)} labels")
+    n = len(keys)
+    cols = max(1, min(cols, n))
+    rows = max(1, math.ceil(n / cols))
+    last = float(epochs["epoch"].max()) + 1 if len(epochs) else 1.0
+    span = max(last - 1.0, 1.0)                     # epochs 1..last -> 0..1 in a panel
+    by_color: dict[str, list[np.ndarray]] = {}
+    frames, notes = [], []
+    for i, (key, label) in enumerate(zip(keys, labels, strict=True)):
+        x0, y0 = panel_origin(i, cols, rows)
+        x, y = indicator_xy(epochs, key)
+        lo, hi = (float(y.min()), float(y.max())) if y.size else (0.0, 0.0)
+        scale = (y - lo) / (hi - lo) * 0.9 + 0.05 if hi > lo else np.full_like(y, 0.5)
+        gap = np.array([[np.nan, np.nan, np.nan, np.nan]])
+        pts = np.stack([x0 + (x - 1) / span, y0 + scale, x, y], axis=1)   # (T, 4)
+        by_color.setdefault(indicator_color(key), []).append(np.vstack([pts, gap]))
+        frames.append({"type": "rect", "x0": x0, "x1": x0 + 1, "y0": y0, "y1": y0 + 1,
+                       "layer": "below", "line": {"color": "#cbd5e1", "width": 1}})
+        now = f"{y[-1]:.3g}" if y.size else "–"
+        notes.append({"text": f"<b>{label}</b>", "x": x0, "y": y0 + 1.2, "xanchor": "left",
+                      "yanchor": "bottom", "showarrow": False, "font": {"size": 10}})
+        notes.append({"text": f"now {now} · range {lo:.3g}–{hi:.3g}" if y.size else "not yet",
+                      "x": x0, "y": y0 + 1, "xanchor": "left", "yanchor": "bottom",
+                      "showarrow": False, "font": {"size": 9, "color": "#64748b"}})
+        for e in sorted({int(e) for e in alert_epochs}):
+            xe = x0 + e / span
+            frames.append({"type": "line", "x0": xe, "x1": xe, "y0": y0, "y1": y0 + 1,
+                           "line": {"color": ALERT_COLOR, "width": 1.2, "dash": "dash"}})
+    traces = []
+    for color, parts in by_color.items():
+        pts = np.vstack(parts)
+        traces.append({"type": "scatter", "x": pts[:, 0], "y": pts[:, 1],
+                       "customdata": pts[:, 2:], "mode": "lines+markers", "showlegend": False,
+                       "line": {"color": color, "width": 1.8}, "marker": {"size": 3},
+                       "hovertemplate": "epoch %{customdata[0]:.0f}: %{customdata[1]:.4g}"
+                                        "<extra></extra>"})
+    notes.append({"text": f"epochs 1–{last:.0f}", "x": 0, "y": -0.05, "xanchor": "left",
+                  "yanchor": "top", "showarrow": False, "font": {"size": 9}})
+    layout = base_layout(
+        "", 30 + 150 * rows, shapes=frames, annotations=notes, hovermode="closest",
+        showlegend=False, margin={"l": 4, "r": 4, "t": 10, "b": 20},
+        xaxis={"visible": False,
+               "range": [-0.02, cols * (1 + PANEL_GAP_X) - PANEL_GAP_X + 0.02]},
+        # the top row's titles sit above its panel, inside the range (plotly hides
+        # annotations placed outside it)
+        yaxis={"visible": False, "fixedrange": True,
+               "range": [-0.15, rows * (1 + PANEL_GAP_Y) - PANEL_GAP_Y + 0.35]})
+    return go.Figure(data=traces, layout=layout)
+
+
+def indicator_overlay(epochs: Mapping[str, pd.DataFrame], key: str, label: str = "",
+                      title: str = "") -> go.Figure:
+    """One indicator of several runs overlaid, one colour per run (in the mapping's order);
+    label: the y-axis title (default the key). Runs that never measured it get no line;
+    epochs that did not measure it are skipped."""
+    traces = []
+    for i, (run, df) in enumerate(epochs.items()):
+        x, y = indicator_xy(df, key)
+        if x.size:
+            traces.append({"type": "scatter", "x": x, "y": y, "mode": "lines+markers",
+                           "name": run, "line": {"color": run_color(i), "width": 2},
+                           "marker": {"size": 5}})
+    layout = base_layout(title, 320, legend={"orientation": "h", "y": -0.2, "x": 0},
+                     xaxis={"title": {"text": "epoch"}},
+                     yaxis={"title": {"text": label or key}})
+    return go.Figure(data=traces, layout=layout)
