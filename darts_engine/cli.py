@@ -20,11 +20,10 @@ from .events import AlertRecord, EpochRecord, Event, RunFinished, RunStarted, St
 from .monitor.alerts import alert_line
 from .registries import by_name
 from .runs.bundle import export_bundle, import_bundle
+from .runs.states import RunState, names
 from .runs.store import RunStore, StoreError, default_home
 from .search import SearchResult, build_search, check_resumable, search
 from .train.data import DataError, check_config
-
-RESUMABLE = ("interrupted", "stopped", "failed")
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -147,11 +146,11 @@ def cmd_search(args: argparse.Namespace, store: RunStore) -> int:
 def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
     store.mark_interrupted()  # a run whose process died (kill -9, power cut) becomes resumable
     run = store.get_run(args.run)
-    if run["status"] not in RESUMABLE:
-        hint = ("it is still running in another process" if run["status"] in ("running", "paused")
-                else "nothing to resume")
-        raise ConfigError(f"run {args.run} is {run['status']}: {hint}. Only "
-                          f"{', '.join(RESUMABLE)} runs can be resumed", field="run")
+    state = RunState.parse(run["status"])
+    if not state.resumable:
+        hint = "it is still running in another process" if state.active else "nothing to resume"
+        raise ConfigError(f"run {args.run} is {state}: {hint}. Only "
+                          f"{', '.join(names('resumable'))} runs can be resumed", field="run")
     check_resumable(store.home / args.run, run["epochs_done"])
     cfg = SearchConfig.from_dict(run["config"])
     return _run(store, args.run, cfg, args, setup=None, resume=True)

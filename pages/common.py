@@ -25,7 +25,8 @@ from darts_engine.monitor.indicators import indicator_docs, split_key
 from darts_engine.registries import RELAXATIONS
 from darts_engine.runs import manager as runs
 from darts_engine.runs.manager import RunManager
-from darts_engine.runs.store import ACTIVE, RunStore, default_home
+from darts_engine.runs.states import is_active
+from darts_engine.runs.store import RunStore, default_home
 from darts_engine.viz.alphas import edge_weight_lines
 from darts_engine.viz.cells import derive
 from darts_engine.viz.curves import downsample
@@ -312,12 +313,8 @@ def run_status(view: RunView) -> dict[str, Any]:
     return {"run_id": run["id"], "state": run["status"], "epoch": done, "epochs": epochs,
             "step": step, "steps_per_epoch": spe,
             "steps_per_s": spe / epoch_time if spe and times.size else float("nan"),
-            "eta_s": (epochs - done) * epoch_time if run["status"] in ACTIVE else 0.0,
+            "eta_s": (epochs - done) * epoch_time if is_active(run["status"]) else 0.0,
             "error": run["error"]}
-
-
-def is_active(state: str) -> bool:
-    return state in ACTIVE
 
 
 def run_label(row: Any) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from darts_engine.runs.states import is_active
 from darts_engine.runs.store import RunNotFound
 from darts_engine.train.presets import story_indicator
 from darts_engine.viz.alphas import alpha_heatmap
@@ -173,7 +174,7 @@ def _panel(run_ids: list[str], was_active: bool) -> None:
             common.missing_run(rid)
     if len(views) < 2:
         return
-    active = any(common.is_active(common.run_status(v)["state"]) for v in views.values())
+    active = any(is_active(common.run_status(v)["state"]) for v in views.values())
     if active != was_active:
         st.rerun()
     labels = _labels(views)
@@ -207,5 +208,5 @@ common.set_url_runs("runs", chosen)
 if len(chosen) < 2:
     st.info("Pick at least two runs. A pair launched from **Launch** opens here by itself.")
     st.stop()
-active = any(common.is_active(s) for s in runs.set_index("id").loc[chosen, "status"])
+active = any(is_active(s) for s in runs.set_index("id").loc[chosen, "status"])
 st.fragment(_panel, run_every=common.COMPARE_REFRESH_S if active else None)(chosen, active)

@@ -15,6 +15,7 @@ import numpy as np
 import streamlit as st
 
 from darts_engine.registries import METHODS, SPACES
+from darts_engine.runs.states import RunState, is_active
 from darts_engine.runs.store import RunNotFound
 from darts_engine.viz.alphas import alpha_heatmap
 from darts_engine.viz.cells import cell_dots, stage_cells
@@ -42,9 +43,9 @@ def status_section(view: RunView, status: dict[str, Any]) -> None:
     c[1].metric("Epoch", f"{status['epoch']} / {status['epochs']}")
     sps = status["steps_per_s"]
     c[2].metric("Throughput", f"{sps:.1f} steps/s"
-                if common.is_active(state) and np.isfinite(sps) and sps > 0 else "–")
+                if is_active(state) and np.isfinite(sps) and sps > 0 else "–")
     eta = status["eta_s"]
-    c[3].metric("ETA", format_duration(eta) if common.is_active(state) else "–")
+    c[3].metric("ETA", format_duration(eta) if is_active(state) else "–")
     best = view.run.get("best_val_acc")
     c[4].metric("Best val acc", "–" if best is None else f"{100 * best:.1f}%")
     with c[5]:
@@ -52,11 +53,12 @@ def status_section(view: RunView, status: dict[str, Any]) -> None:
     fraction = min(1.0, status["step"] / total) if total and spe else status["epoch"] / epochs
     st.progress(fraction, text=f"epoch {status['epoch']} / {status['epochs']} · step "
                                f"{status['step']} / {total if spe else '?'}")
-    if state == "queued":
+    if state == RunState.QUEUED:
         st.info(f"Queued: {common.manager().max_concurrent} runs go at a time; this one starts "
                 "when a slot frees up.", icon=":material/hourglass_top:")
     if error := status.get("error") or view.run.get("error"):
-        st.error(f"This run {state}: {error}" if state in ("failed", "interrupted")
+        st.error(f"This run {state}: {error}"
+                 if state in (RunState.FAILED, RunState.INTERRUPTED)
                  else error, icon=":material/error:")
     if message := st.session_state.pop("live_control_error", None):
         st.warning(message)
@@ -66,19 +68,19 @@ def _controls(run_id: str, state: str) -> None:
     mgr = common.manager()
     b = st.columns(3)
     if mgr.is_live(run_id):
-        if state == "paused":
+        if state == RunState.PAUSED:
             b[0].button("Resume", key="live_resume", on_click=_control, args=("resume", run_id),
                         icon=":material/play_arrow:", width="stretch")
         else:
             b[0].button("Pause", key="live_pause", on_click=_control, args=("pause", run_id),
-                        icon=":material/pause:", width="stretch", disabled=state != "running")
+                        icon=":material/pause:", width="stretch", disabled=state != RunState.RUNNING)
         b[1].button("Stop", key="live_stop", on_click=_control, args=("stop", run_id),
-                    icon=":material/stop:", width="stretch", disabled=state == "stopping")
-    elif state in ("stopped", "failed", "interrupted"):
+                    icon=":material/stop:", width="stretch", disabled=state == RunState.STOPPING)
+    elif RunState(state).resumable:
         b[0].button("Resume", key="live_resume", on_click=_control, args=("resume", run_id),
                     icon=":material/play_arrow:", width="stretch",
                     help="Continue from the last checkpoint (end of the last full epoch).")
-    elif common.is_active(state):
+    elif is_active(state):
         b[0].caption("Started by another process (e.g. the CLI): control it there.")
 
 
@@ -162,10 +164,10 @@ def lfr_section(view: RunView, status: dict[str, Any]) -> None:
     n_stages = next(iter(cells.values())).shape[0]
     state = status["state"]
     # The current stage's cell is final only when the run completed (a stopped run resumes it).
-    current = "final" if state == "completed" else (
-        "searching" if common.is_active(state) else "unfinished")
+    current = "final" if state == RunState.COMPLETED else (
+        "searching" if is_active(state) else "unfinished")
     st.markdown(f"Now: **stage {stage + 1} of {n_stages}**"
-                + ("" if common.is_active(state) else f" (run {state})"))
+                + ("" if is_active(state) else f" (run {state})"))
     st.caption("Cells are searched one depth at a time, shallow to deep: at the end of a stage "
                "its cell is derived with the space's rule (weak connections pruned), frozen, "
                "and the supernet deepened for the next stage. Earlier stages are frozen; the "
@@ -281,7 +283,7 @@ def _pick_run() -> str | None:
     if wanted and wanted[0] in ids:
         default = wanted[0]
     else:
-        active = runs.loc[runs["status"].isin(["running", "paused", "queued"]), "id"].tolist()
+        active = runs.loc[runs["status"].map(is_active), "id"].tolist()
         default = (active or ids)[0]
     labels = {r["id"]: common.run_label(r) for r in runs.to_dict("records")}
     st.session_state["live_run"] = default
@@ -301,7 +303,7 @@ def _panel(run_id: str, was_active: bool) -> None:
         common.missing_run(run_id)
         return
     status = common.run_status(view)
-    if common.is_active(status["state"]) != was_active:
+    if is_active(status["state"]) != was_active:
         st.rerun()  # switch the auto-refresh on or off
     for section in SECTIONS:
         section(view, status)
@@ -312,7 +314,7 @@ st.header("Live")
 if (run_id := _pick_run()) is not None:
     common.set_url_runs("run", [run_id])
     try:
-        active = common.is_active(common.run_status(common.load_run(run_id))["state"])
+        active = is_active(common.run_status(common.load_run(run_id))["state"])
     except RunNotFound:
         common.missing_run(run_id)
         st.stop()

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from darts_engine.runs.bundle import export_bundle, import_bundle
+from darts_engine.runs.states import RunState, is_active
 from darts_engine.runs.store import EXPORT_FORMATS, RunNotFound, StoreError
 from darts_engine.viz.tables import format_duration
 from pages import common
@@ -90,11 +91,11 @@ def actions(run: dict) -> None:
     if live:
         c[1].button("Stop", icon=":material/stop:", key="runs_stop", width="stretch",
                     on_click=_act, args=("stop", run_id))
-    elif state in ("stopped", "failed", "interrupted"):
+    elif RunState(state).resumable:
         c[1].button("Resume", icon=":material/play_arrow:", key="runs_resume", width="stretch",
                     on_click=_act, args=("resume", run_id),
                     help="Continue from the last checkpoint.")
-    elif common.is_active(state):
+    elif RunState(state).active:
         c[1].caption("Run by another process (the CLI?): control it there.")
     c[2].button("Delete…", icon=":material/delete:", key="runs_delete", width="stretch",
                 on_click=lambda: st.session_state.update(runs_confirm=run_id))
@@ -154,7 +155,7 @@ if runs.empty:
 if message := st.session_state.pop("runs_message", None):
     st.toast(message)
 
-active = runs["status"].map(common.is_active).any()
+active = runs["status"].map(is_active).any()
 st.fragment(table_panel, run_every=common.COMPARE_REFRESH_S if active else None)()
 
 labels = {r["id"]: common.run_label(r) for r in runs.to_dict("records")}

@@ -42,13 +42,12 @@ import pandas as pd
 from ..config import ConfigError, SearchConfig
 from ..model.genotype import parse_genotype
 from ..registries import SPACES
+from .states import RunState, names
 from .store import (
     _EPOCH_COLS,
     _RUN_ID,
     _STEP_COLS,
-    ACTIVE,
     EXPORT_FORMATS,
-    STATUSES,
     RunStore,
     StoreError,
 )
@@ -128,7 +127,7 @@ def import_bundle(store: RunStore, source: bytes | str | Path | BinaryIO) -> str
     alphas = _alpha_snapshots(tables["alphas"], space, epoch_rows, last_epoch)
     _check_alerts(tables["alerts"], run)
     original, status = run["id"], run["status"]
-    if status in ACTIVE:  # its writer is on another machine, or gone: nobody continues it here
+    if RunState(status).active:  # its writer is on another machine, or gone: nobody continues it here
         run |= {"status": "interrupted", "finished_at": run["finished_at"] or run["updated_at"],
                 "error": run["error"] or f"exported while {status}"}
     note = (f"Imported from a run bundle (run {original}, status {status}). Bundles carry no "
@@ -303,9 +302,9 @@ def _check_run(data: Any) -> dict[str, Any]:
     if not _RUN_ID.fullmatch(run["id"]):
         raise BundleError(f"run.json: id must be a run id like 20250101-120000-ab12, got "
                           f"{run['id']!r}. {_HOW}")
-    if run["status"] not in STATUSES:
+    if run["status"] not in names():
         raise BundleError(f"run.json: unknown status {run['status']!r}; one of "
-                          f"{', '.join(STATUSES)} is expected. {_HOW}")
+                          f"{', '.join(names())} is expected. {_HOW}")
     if len(run["name"]) > MAX_NAME:
         raise BundleError(f"run.json: name must be at most {MAX_NAME} characters, got "
                           f"{len(run['name'])}. Shorten it in run.json.")

@@ -27,9 +27,8 @@ from ..config import SearchConfig
 from ..events import EpochRecord, Event, RunFinished, RunStarted, StepRecord
 from ..search import SearchControl, check_resumable, search
 from ..train.data import check_config
+from .states import RunState, names
 from .store import RunStore
-
-ACTIVE = ("queued", "running", "paused", "stopping")
 
 
 def warm_up() -> None:
@@ -137,9 +136,9 @@ class RunManager:
                 self.store.set_status(run_id, "running")
                 return
         run = self.store.get_run(run_id)
-        if run["status"] in ("completed",) or run["status"] in ACTIVE:
-            raise ValueError(f"run {run_id} is {run['status']}; only interrupted, stopped or "
-                             "failed runs can be resumed")
+        if not RunState.parse(run["status"]).resumable:
+            raise ValueError(f"run {run_id} is {run['status']}; only "
+                             f"{', '.join(names('resumable'))} runs can be resumed")
         check_resumable(self.store.home / run_id, run["epochs_done"])
         cfg = SearchConfig.from_dict(run["config"])
         self.store.requeue(run_id)

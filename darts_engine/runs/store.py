@@ -40,14 +40,14 @@ from ..events import (
     RunStarted,
     StepRecord,
 )
+from .states import RunState, names
 
 APPLICATION_ID = 0x44415254  # b"DART": PRAGMA application_id marks the file as ours
 SCHEMA_VERSION = 1           # PRAGMA user_version
 DB_NAME = "dartboard.db"
 BUSY_TIMEOUT_S = 10.0
-ACTIVE = ("queued", "running", "paused", "stopping")       # someone should be writing the run
-FINAL = ("completed", "stopped", "failed", "interrupted")
-STATUSES = ACTIVE + FINAL
+ACTIVE = names("active")       # someone should be writing the run (SQL `IN` tuples below)
+STATUSES = names()
 EXPORT_FORMATS = ("csv", "json", "parquet")
 _F32 = np.dtype("<f4")  # α and extras blobs: float32 little-endian, C order
 _RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
@@ -447,7 +447,7 @@ class RunStore:
         epoch_metrics (indicators as ind_<name> columns) and alerts return them; α as
         (epoch, step, source, cell, raw α (edges, ops)). Keeps run["id"] unless that id or its
         folder is taken, then picks a new one; returns the id. `note`: one info log line."""
-        if run["status"] not in FINAL:
+        if not RunState.parse(run["status"]).final:
             raise StoreError(f"only a finished run can be added, got status {run['status']!r}")
         ind = [c for c in epochs.columns if c.startswith("ind_")]
         indicators = [_dumps({c[len("ind_"):]: row[c] for c in ind}, "indicators")
@@ -491,7 +491,7 @@ class RunStore:
         """Returns False when a paused/stopping request came after the run had finished."""
         _check_status(status)
         params = {"id": run_id, "status": status, "error": error, "now": time.time(),
-                  "final": status in FINAL}
+                  "final": RunState(status).final}
         with self._tx() as con:
             changed = con.execute(_SET_STATUS, params).rowcount
             self._require(con, changed, run_id)
@@ -665,8 +665,11 @@ class RunStore:
 
 
 def _check_status(status: str) -> None:
-    if status not in STATUSES:
-        raise StoreError(f"unknown run status {status!r}; use one of {', '.join(STATUSES)}")
+    try:
+        RunState.parse(status)
+    except ValueError as e:
+        raise StoreError(f"unknown run status {status!r}; use one of {', '.join(STATUSES)}"
+                         ) from e
 
 
 class Recorder:

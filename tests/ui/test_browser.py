@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from darts_engine.runs.store import FINAL, RunStore
+from darts_engine.runs.states import RunState
+from darts_engine.runs.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium")
@@ -206,7 +207,7 @@ def test_launch_watch_and_stop_in_chromium(server, tmp_path):
     final = RunStore(home).get_run(run_id)["status"]
     assert final in (("interrupted", "completed") if stopped["status"] == "stopped"
                      else ("completed",))
-    assert all(s in FINAL for s in RunStore(home).list_runs()["status"])
+    assert all(RunState(s).final for s in RunStore(home).list_runs()["status"])
 
 
 @pytest.mark.parametrize("page_name", ["live", "compare"])
