@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +17,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from darts_engine import SPACES
-from darts_engine.model.genotype import Genotype, softmax
 from darts_engine.monitor.alerts import rule_docs
 from darts_engine.monitor.indicators import indicator_docs, split_key
-from darts_engine.registries import RELAXATIONS
 from darts_engine.runs import manager as runs
+from darts_engine.runs import views
 from darts_engine.runs.manager import RunManager
-from darts_engine.runs.states import is_active
 from darts_engine.runs.store import RunStore, default_home
+from darts_engine.runs.views import MAX_LINE_POINTS, RunView, load_view
 from darts_engine.viz.alphas import edge_weight_lines
-from darts_engine.viz.cells import derive
 from darts_engine.viz.curves import downsample
 
-MAX_STEP_POINTS = 600        # step curves are strided server-side to at most this many points
-MAX_LINE_POINTS = 150        # time points per small-multiple line
 REFRESH_S = 1.0              # live page refresh
 COMPARE_REFRESH_S = 2.0
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -75,147 +69,11 @@ def store() -> RunStore:
     return manager().store
 
 
-# --- one run, read from the store ----------------------------------------------------------------
-@dataclass(frozen=True)
-class RunView:
-    """A consistent copy of one run as the pages need it. α are raw logits."""
-
-    run: dict[str, Any]
-    epochs: pd.DataFrame            # epoch_metrics
-    steps: pd.DataFrame             # step_metrics, strided to MAX_STEP_POINTS
-    alpha_index: pd.DataFrame       # epoch, step, source of every recorded α snapshot
-    alphas: dict[str, np.ndarray]   # cell -> (T, edges, ops), rows as alpha_index
-    ops: tuple[str, ...]
-    edges: dict[str, tuple[str, ...]]
-    param_free: tuple[str, ...]
-    betas: dict[str, tuple[np.ndarray, np.ndarray]]  # PC-DARTS: cell -> (epochs, raw β (T, edges))
-    # PC-DARTS: cell -> (epochs, edge weights (T, edges)): softmax of β over each node's inputs
-    edge_weights: dict[str, tuple[np.ndarray, np.ndarray]]
-    # LFR-DARTS, latest epoch: "lfr_stage" (1,) and "lfr_cells_<t>" (stages, edges, ops)
-    lfr: dict[str, np.ndarray]
-    logs: pd.DataFrame              # the last log lines
-    alerts: pd.DataFrame
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return self.run["config"]
-
-    def op_mask(self, cell: str) -> np.ndarray | None:
-        """(edges, ops) bool, False where the edge lacks the op (RobustDARTS S1); else None."""
-        name = self.config.get("space")
-        space = SPACES.get(name) if name in SPACES else None
-        return space.op_mask(cell) if space is not None and space.edge_ops is not None else None
-
-    def mix(self, raw: np.ndarray) -> np.ndarray:
-        """Raw α -> the mixing weights the run uses (softmax unless its relaxation differs)."""
-        name = self.config.get("relaxation", "softmax")
-        return RELAXATIONS.get(name).numpy(raw) if name in RELAXATIONS else softmax(raw)
-
-    def snapshot(self, i: int) -> dict[str, np.ndarray]:
-        """Raw α of every cell at snapshot i (a row of alpha_index)."""
-        return {cell: a[i] for cell, a in self.alphas.items()}
-
-    def _per_epoch_at(self, history: dict[str, tuple[np.ndarray, np.ndarray]], i: int
-                      ) -> dict[str, np.ndarray]:
-        """cell -> the row of a per-epoch history (β) from the last epoch that ended by
-        snapshot i; mid-epoch snapshots get the previous epoch's. Cells without one: absent."""
-        epoch = int(self.alpha_index["epoch"].iloc[i])
-        if self.alpha_index["source"].iloc[i] != "epoch":
-            epoch -= 1
-        out = {}
-        for cell, (epochs, values) in history.items():
-            k = np.searchsorted(epochs, epoch, side="right") - 1
-            if k >= 0:
-                out[cell] = values[k]
-        return out
-
-    def edge_weights_at(self, i: int) -> dict[str, np.ndarray]:
-        """PC-DARTS edge weights (cell -> (edges,)) as of snapshot i; {} for other runs."""
-        return self._per_epoch_at(self.edge_weights, i)
-
-    def genotype_at(self, i: int) -> Genotype:
-        """The cell that would be derived at snapshot i: the space's rule, the run's
-        relaxation, and PC-DARTS β of the last epoch that ended by then."""
-        betas = self._per_epoch_at(self.betas, i)
-        return derive(self.config["space"], self.ops, self.snapshot(i),
-                      normalise=self.mix,
-                      edge_weights=betas if len(betas) == len(self.alphas) else None)
-
-    @property
-    def cells(self) -> tuple[str, ...]:
-        return tuple(self.edges)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return int(self.run.get("steps_per_epoch") or 0)
-
-    def epoch_rows(self) -> np.ndarray:
-        """Snapshot positions of the end-of-epoch α, in epoch order."""
-        return np.flatnonzero(self.alpha_index["source"].to_numpy() == "epoch")
-
-
-def _space_info(run: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]],
-                                                tuple[str, ...]]:
-    space = SPACES.get(run["config"]["space"])
-    ops = tuple(run["ops"]) or space.ops
-    edges = {c: tuple(e) for c, e in run["edges"].items()} or {
-        c: space.edge_labels for c in space.cell_types}
-    return ops, edges, tuple(o for o in ops if o in space.param_free)
-
-
-def _alpha_timeline(s: RunStore, run_id: str, cells: tuple[str, ...]
-                    ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Step and epoch α snapshots merged by step; at equal steps the epoch record wins.
-    Cells are read one after the other while the run may still write: all are cut to the
-    steps every cell has, so snapshot i means the same step in each."""
-    timelines = {}
-    for cell in cells:
-        parts = [s.alpha_history(run_id, cell, source=source) for source in ("step", "epoch")]
-        idx = pd.concat([p[0].assign(source=src) for p, src in zip(parts, ("step", "epoch"),
-                                                                      strict=True)],
-                        ignore_index=True)
-        a = np.concatenate([p[1] for p in parts])
-        order = np.lexsort(((idx["source"] != "epoch").to_numpy(), idx["step"].to_numpy()))
-        idx = idx.iloc[order].reset_index(drop=True)
-        keep = ~idx.duplicated("step", keep="first").to_numpy()
-        timelines[cell] = (idx[keep].reset_index(drop=True), a[order][keep])
-    if not timelines:
-        return pd.DataFrame({"epoch": [], "step": [], "source": []}), {}
-    last = min((int(i["step"].iloc[-1]) if len(i) else -1) for i, _ in timelines.values())
-    index = None
-    arrays = {}
-    for cell, (idx, a) in timelines.items():
-        n = int((idx["step"] <= last).sum())
-        index = idx.iloc[:n] if index is None else index
-        arrays[cell] = a[:n]
-    return index, arrays
-
-
+# --- one run, read from the store (the read model is darts_engine/runs/views.py) ---------------
 @st.cache_data(show_spinner=False, max_entries=48)
 def _load(home: str, run_id: str, version: tuple[Any, ...], steps: bool) -> RunView:
     # `home` and `version` only key the cache: a new version means new rows or a new status.
-    s = store()
-    run = s.get_run(run_id)
-    ops, edges, param_free = _space_info(run)
-    index, alphas = _alpha_timeline(s, run_id, tuple(edges))
-    betas, edge_weights, lfr = {}, {}, {}
-    for cell in edges:
-        for name, into in ((f"beta_{cell}", betas), (f"edge_weight_{cell}", edge_weights)):
-            idx, values = s.extras_history(run_id, name)
-            if len(idx):
-                into[cell] = (idx["epoch"].to_numpy(), values)
-    if run["config"].get("method") == "lfr-darts":
-        for name in ("lfr_stage", *(f"lfr_cells_{cell}" for cell in edges)):
-            idx, values = s.extras_history(run_id, name)
-            if len(idx):
-                lfr[name] = values[-1]
-    return RunView(run=run, epochs=s.epoch_metrics(run_id),
-                   steps=(s.step_metrics(run_id, max_points=MAX_STEP_POINTS) if steps
-                          else pd.DataFrame(columns=["step"])),
-                   alpha_index=index, alphas=alphas, ops=ops, edges=edges,
-                   param_free=param_free, betas=betas, edge_weights=edge_weights, lfr=lfr,
-                   logs=s.logs(run_id, limit=50),
-                   alerts=s.alerts(run_id))
+    return load_view(store(), run_id, steps=steps)
 
 
 def load_run(run_id: str, steps: bool = True) -> RunView:
@@ -243,9 +101,7 @@ def edge_lines_figure(view: RunView, cell: str) -> Any:
 
 
 def list_runs() -> pd.DataFrame:
-    s = store()
-    s.mark_interrupted(live_ids=manager().live_ids())  # e.g. a CLI run whose process died
-    return s.list_runs()
+    return views.list_runs(store(), manager().live_ids())
 
 
 # --- collapse indicators -----------------------------------------------------------------------
@@ -303,18 +159,7 @@ def run_status(view: RunView) -> dict[str, Any]:
     status = manager().status(view.run["id"])
     if status is not None and manager().is_live(view.run["id"]):
         return status
-    run, ep = view.run, view.epochs
-    times = ep["epoch_time"].to_numpy(np.float64)[-5:] if len(ep) else np.array([])
-    epoch_time = float(np.mean(times)) if times.size else float("nan")
-    spe = view.steps_per_epoch
-    epochs = int(view.config.get("epochs", 0))
-    done = int(run["epochs_done"])
-    step = int(view.steps["step"].iloc[-1]) if len(view.steps) else done * spe
-    return {"run_id": run["id"], "state": run["status"], "epoch": done, "epochs": epochs,
-            "step": step, "steps_per_epoch": spe,
-            "steps_per_s": spe / epoch_time if spe and times.size else float("nan"),
-            "eta_s": (epochs - done) * epoch_time if is_active(run["status"]) else 0.0,
-            "error": run["error"]}
+    return views.run_status(view)
 
 
 def run_label(row: Any) -> str:

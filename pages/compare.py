@@ -12,13 +12,13 @@ import streamlit as st
 
 from darts_engine.runs.states import is_active
 from darts_engine.runs.store import RunNotFound
+from darts_engine.runs.views import RunView
 from darts_engine.train.presets import story_indicator
 from darts_engine.viz.alphas import alpha_heatmap
 from darts_engine.viz.cells import cell_dots
 from darts_engine.viz.curves import compare_curves, indicator_overlay
 from darts_engine.viz.tables import genotype_diff, summary_table
 from pages import common
-from pages.common import RunView
 
 MAX_RUNS = 4
 

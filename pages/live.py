@@ -17,13 +17,13 @@ import streamlit as st
 from darts_engine.registries import METHODS, SPACES
 from darts_engine.runs.states import RunState, is_active
 from darts_engine.runs.store import RunNotFound
+from darts_engine.runs.views import RunView
 from darts_engine.viz.alphas import alpha_heatmap
 from darts_engine.viz.cells import cell_dots, stage_cells
 from darts_engine.viz.curves import indicator_panel, training_curves
 from darts_engine.viz.palette import EDGE_WEIGHT_LABEL
 from darts_engine.viz.tables import format_duration
 from pages import common
-from pages.common import RunView
 
 
 def _control(action: str, run_id: str) -> None:

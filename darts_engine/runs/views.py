@@ -1,0 +1,203 @@
+"""The read model: one run as a page draws it, read from the store without Streamlit (in the
+spirit of Aim's read API between the store and the UI). `load_view(store, run_id)` gives the
+epochs, strided steps, the merged α timeline, the space's ops and edges, op masks, the run's
+relaxation, per-epoch extras (PC-DARTS β, LFR-DARTS stage cells), logs and alerts, and the run's
+declared metrics and artifacts; `run_status` the status/ETA when no live manager knows the run;
+`list_runs` the runs listing after marking runs whose writer is gone. Pages only cache and draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..model.genotype import Genotype, softmax
+from ..registries import RELAXATIONS, SPACES
+from ..viz.cells import derive
+from .states import is_active
+from .store import RunStore
+
+MAX_STEP_POINTS = 600        # step curves are strided server-side to at most this many points
+MAX_LINE_POINTS = 150        # time points per small-multiple line
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A consistent copy of one run as the pages need it. α are raw logits."""
+
+    run: dict[str, Any]
+    epochs: pd.DataFrame            # epoch_metrics
+    steps: pd.DataFrame             # step_metrics, strided to MAX_STEP_POINTS
+    alpha_index: pd.DataFrame       # epoch, step, source of every recorded α snapshot
+    alphas: dict[str, np.ndarray]   # cell -> (T, edges, ops), rows as alpha_index
+    ops: tuple[str, ...]
+    edges: dict[str, tuple[str, ...]]
+    param_free: tuple[str, ...]
+    betas: dict[str, tuple[np.ndarray, np.ndarray]]  # PC-DARTS: cell -> (epochs, raw β (T, edges))
+    # PC-DARTS: cell -> (epochs, edge weights (T, edges)): softmax of β over each node's inputs
+    edge_weights: dict[str, tuple[np.ndarray, np.ndarray]]
+    # LFR-DARTS, latest epoch: "lfr_stage" (1,) and "lfr_cells_<t>" (stages, edges, ops)
+    lfr: dict[str, np.ndarray]
+    logs: pd.DataFrame              # the last log lines
+    alerts: pd.DataFrame
+    # The run's declaration (RunStarted): metric dicts, and artifact dicts grouped by kind.
+    metrics: tuple[dict[str, Any], ...] = ()
+    artifacts: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+
+    @property
+    def headline(self) -> dict[str, Any] | None:
+        """The one metric shown where validation accuracy used to be; None if undeclared."""
+        return next((m for m in self.metrics if m.get("headline")), None)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.run["config"]
+
+    def op_mask(self, cell: str) -> np.ndarray | None:
+        """(edges, ops) bool, False where the edge lacks the op (RobustDARTS S1); else None."""
+        name = self.config.get("space")
+        space = SPACES.get(name) if name in SPACES else None
+        return space.op_mask(cell) if space is not None and space.edge_ops is not None else None
+
+    def mix(self, raw: np.ndarray) -> np.ndarray:
+        """Raw α -> the mixing weights the run uses (softmax unless its relaxation differs)."""
+        name = self.config.get("relaxation", "softmax")
+        return RELAXATIONS.get(name).numpy(raw) if name in RELAXATIONS else softmax(raw)
+
+    def snapshot(self, i: int) -> dict[str, np.ndarray]:
+        """Raw α of every cell at snapshot i (a row of alpha_index)."""
+        return {cell: a[i] for cell, a in self.alphas.items()}
+
+    def _per_epoch_at(self, history: dict[str, tuple[np.ndarray, np.ndarray]], i: int
+                      ) -> dict[str, np.ndarray]:
+        """cell -> the row of a per-epoch history (β) from the last epoch that ended by
+        snapshot i; mid-epoch snapshots get the previous epoch's. Cells without one: absent."""
+        epoch = int(self.alpha_index["epoch"].iloc[i])
+        if self.alpha_index["source"].iloc[i] != "epoch":
+            epoch -= 1
+        out = {}
+        for cell, (epochs, values) in history.items():
+            k = np.searchsorted(epochs, epoch, side="right") - 1
+            if k >= 0:
+                out[cell] = values[k]
+        return out
+
+    def edge_weights_at(self, i: int) -> dict[str, np.ndarray]:
+        """PC-DARTS edge weights (cell -> (edges,)) as of snapshot i; {} for other runs."""
+        return self._per_epoch_at(self.edge_weights, i)
+
+    def genotype_at(self, i: int) -> Genotype:
+        """The cell that would be derived at snapshot i: the space's rule, the run's
+        relaxation, and PC-DARTS β of the last epoch that ended by then."""
+        betas = self._per_epoch_at(self.betas, i)
+        return derive(self.config["space"], self.ops, self.snapshot(i),
+                      normalise=self.mix,
+                      edge_weights=betas if len(betas) == len(self.alphas) else None)
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        return tuple(self.edges)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return int(self.run.get("steps_per_epoch") or 0)
+
+    def epoch_rows(self) -> np.ndarray:
+        """Snapshot positions of the end-of-epoch α, in epoch order."""
+        return np.flatnonzero(self.alpha_index["source"].to_numpy() == "epoch")
+
+
+def _space_info(run: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]],
+                                                tuple[str, ...]]:
+    space = SPACES.get(run["config"]["space"])
+    ops = tuple(run["ops"]) or space.ops
+    edges = {c: tuple(e) for c, e in run["edges"].items()} or {
+        c: space.edge_labels for c in space.cell_types}
+    return ops, edges, tuple(o for o in ops if o in space.param_free)
+
+
+def _alpha_timeline(s: RunStore, run_id: str, cells: tuple[str, ...]
+                    ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Step and epoch α snapshots merged by step; at equal steps the epoch record wins.
+    Cells are read one after the other while the run may still write: all are cut to the
+    steps every cell has, so snapshot i means the same step in each."""
+    timelines = {}
+    for cell in cells:
+        parts = [s.alpha_history(run_id, cell, source=source) for source in ("step", "epoch")]
+        idx = pd.concat([p[0].assign(source=src) for p, src in zip(parts, ("step", "epoch"),
+                                                                      strict=True)],
+                        ignore_index=True)
+        a = np.concatenate([p[1] for p in parts])
+        order = np.lexsort(((idx["source"] != "epoch").to_numpy(), idx["step"].to_numpy()))
+        idx = idx.iloc[order].reset_index(drop=True)
+        keep = ~idx.duplicated("step", keep="first").to_numpy()
+        timelines[cell] = (idx[keep].reset_index(drop=True), a[order][keep])
+    if not timelines:
+        return pd.DataFrame({"epoch": [], "step": [], "source": []}), {}
+    last = min((int(i["step"].iloc[-1]) if len(i) else -1) for i, _ in timelines.values())
+    index = None
+    arrays = {}
+    for cell, (idx, a) in timelines.items():
+        n = int((idx["step"] <= last).sum())
+        index = idx.iloc[:n] if index is None else index
+        arrays[cell] = a[:n]
+    return index, arrays
+
+
+def load_view(s: RunStore, run_id: str, *, steps: bool = True,
+              max_step_points: int = MAX_STEP_POINTS) -> RunView:
+    """The run's data as of now. Raises RunNotFound. steps=False skips the per-step metrics
+    (pages that plot per epoch only); steps are strided to at most max_step_points."""
+    run = s.get_run(run_id)
+    ops, edges, param_free = _space_info(run)
+    index, alphas = _alpha_timeline(s, run_id, tuple(edges))
+    betas, edge_weights, lfr = {}, {}, {}
+    for cell in edges:
+        for name, into in ((f"beta_{cell}", betas), (f"edge_weight_{cell}", edge_weights)):
+            idx, values = s.extras_history(run_id, name)
+            if len(idx):
+                into[cell] = (idx["epoch"].to_numpy(), values)
+    for name in ("lfr_stage", *(f"lfr_cells_{cell}" for cell in edges)):
+        idx, values = s.extras_history(run_id, name)  # recorded by LFR-DARTS only
+        if len(idx):
+            lfr[name] = values[-1]
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for artifact in run.get("artifacts") or ():
+        by_kind.setdefault(str(artifact.get("kind", "")), []).append(dict(artifact))
+    return RunView(run=run, epochs=s.epoch_metrics(run_id),
+                   steps=(s.step_metrics(run_id, max_points=max_step_points) if steps
+                          else pd.DataFrame(columns=["step"])),
+                   alpha_index=index, alphas=alphas, ops=ops, edges=edges,
+                   param_free=param_free, betas=betas, edge_weights=edge_weights, lfr=lfr,
+                   logs=s.logs(run_id, limit=50),
+                   alerts=s.alerts(run_id),
+                   metrics=tuple(dict(m) for m in run.get("metrics") or ()),
+                   artifacts={k: tuple(v) for k, v in by_kind.items()})
+
+
+def run_status(view: RunView) -> dict[str, Any]:
+    """The keys of the run manager's RunStatus, estimated from the store (for runs no live
+    manager in this process knows: CLI runs, finished runs): the ETA is the mean of the last
+    five epoch times times the epochs left, 0 once the run is final."""
+    run, ep = view.run, view.epochs
+    times = ep["epoch_time"].to_numpy(np.float64)[-5:] if len(ep) else np.array([])
+    epoch_time = float(np.mean(times)) if times.size else float("nan")
+    spe = view.steps_per_epoch
+    epochs = int(view.config.get("epochs", 0))
+    done = int(run["epochs_done"])
+    step = int(view.steps["step"].iloc[-1]) if len(view.steps) else done * spe
+    return {"run_id": run["id"], "state": run["status"], "epoch": done, "epochs": epochs,
+            "step": step, "steps_per_epoch": spe,
+            "steps_per_s": spe / epoch_time if spe and times.size else float("nan"),
+            "eta_s": (epochs - done) * epoch_time if is_active(run["status"]) else 0.0,
+            "error": run["error"]}
+
+
+def list_runs(s: RunStore, live_ids: set[str]) -> pd.DataFrame:
+    """Every run, newest first, after active runs whose writer is gone (e.g. a CLI run whose
+    process died) became "interrupted". live_ids: the runs this process runs or has queued."""
+    s.mark_interrupted(live_ids=live_ids)
+    return s.list_runs()

@@ -1,0 +1,108 @@
+"""The read model (runs/views.py) on a store filled by hand through the Recorder: no search."""
+
+import numpy as np
+import pytest
+
+from darts_engine.events import EpochRecord, RunFinished, RunStarted, StepRecord
+from darts_engine.registries import SPACES
+from darts_engine.runs.store import RunStore
+from darts_engine.runs.views import list_runs, load_view, run_status
+
+SPACE = SPACES.get("nb201")
+EDGES, OPS = len(SPACE.edge_labels), len(SPACE.ops)
+SPE = 2  # steps per epoch
+
+
+def _alpha(value: float) -> dict[str, np.ndarray]:
+    return {"cell": np.full((EDGES, OPS), value, np.float32)}
+
+
+def _fill(store: RunStore, epoch_times=(2.0, 4.0), epochs=4, finish=None, steps_alpha=True):
+    """epochs_done = len(epoch_times); step k carries α = k, epoch e's record α = 100 + e."""
+    run_id = store.create_run({"space": "nb201", "epochs": epochs}, name="by hand")
+    rec = store.recorder(run_id)
+    rec(RunStarted(config={"space": "nb201", "epochs": epochs}, device="cpu", n_params=1,
+                   steps_per_epoch=SPE, ops=SPACE.ops, edges={"cell": SPACE.edge_labels}))
+    step = 0
+    for e, t in enumerate(epoch_times):
+        for _ in range(SPE):
+            step += 1
+            rec(StepRecord(epoch=e, step=step, train_loss=1.0 / step, train_acc=0.1 * step,
+                           alphas=_alpha(step) if steps_alpha else None))
+        rec(EpochRecord(epoch=e, step=step, train_loss=0.5, train_acc=0.5, val_loss=0.6,
+                        val_acc=0.4 + 0.1 * e, lr=0.1, epoch_time=t, wall_time=t,
+                        alphas=_alpha(100 + e), genotype=""))
+    if finish:
+        rec(RunFinished(status=finish, epochs_done=len(epoch_times)))
+    rec.close()
+    return run_id
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = RunStore(tmp_path / "runs")
+    yield s
+    s.close()
+
+
+def test_the_alpha_timeline_merges_steps_and_epochs_and_the_epoch_record_wins(store):
+    view = load_view(store, _fill(store))
+    idx = view.alpha_index
+    assert idx["step"].tolist() == [1, 2, 3, 4]
+    assert idx["source"].tolist() == ["step", "epoch", "step", "epoch"]
+    # at step 2 both a step and an epoch snapshot exist: the epoch's α (100) is kept
+    assert view.alphas["cell"][:, 0, 0].tolist() == [1.0, 100.0, 3.0, 101.0]
+    assert view.epoch_rows().tolist() == [1, 3]
+    assert view.snapshot(2)["cell"].shape == (EDGES, OPS)
+
+
+def test_ops_edges_and_the_mixing_come_from_the_space(store):
+    view = load_view(store, _fill(store))
+    assert view.ops == SPACE.ops and view.edges == {"cell": SPACE.edge_labels}
+    assert view.param_free == tuple(o for o in SPACE.ops if o in SPACE.param_free)
+    raw = np.array([[0.0, np.log(3.0)]])
+    assert np.allclose(view.mix(raw), [[0.25, 0.75]])  # softmax, computed by hand
+    assert view.op_mask("cell") is None  # NB201: every edge has every op
+
+
+def test_steps_are_strided_to_at_most_the_asked_points(store):
+    run_id = _fill(store, epoch_times=(1.0,) * 10, epochs=10)
+    assert len(load_view(store, run_id).steps) == 20
+    strided = load_view(store, run_id, max_step_points=5).steps
+    assert 1 < len(strided) <= 5
+    assert load_view(store, run_id, steps=False).steps.empty
+
+
+def test_status_and_eta_of_an_active_run_from_the_store(store):
+    status = run_status(load_view(store, _fill(store)))
+    assert status["state"] == "running" and status["epoch"] == 2 and status["epochs"] == 4
+    assert status["step"] == 4 and status["steps_per_epoch"] == SPE
+    assert status["eta_s"] == pytest.approx((4 - 2) * 3.0)   # epochs left × mean(2 s, 4 s)
+    assert status["steps_per_s"] == pytest.approx(SPE / 3.0)
+
+
+def test_a_final_run_has_no_eta(store):
+    status = run_status(load_view(store, _fill(store, finish="stopped")))
+    assert status["state"] == "stopped" and status["eta_s"] == 0.0
+
+
+def test_artifacts_are_grouped_by_kind_and_the_headline_found(store, monkeypatch):
+    run_id = _fill(store)
+    declared = {
+        "metrics": [{"name": "val_acc", "label": "validation accuracy", "headline": True},
+                    {"name": "train_acc", "label": "training accuracy", "headline": False}],
+        "artifacts": [{"name": "edge_weight_cell", "kind": "edge_weights", "cell": "cell"},
+                      {"name": "beta_cell", "kind": "edge_logits", "cell": "cell"},
+                      {"name": "toy_a", "kind": "toy"}, {"name": "toy_b", "kind": "toy"}]}
+    get_run = store.get_run
+    monkeypatch.setattr(store, "get_run", lambda rid: {**get_run(rid), **declared})
+    view = load_view(store, run_id)
+    assert sorted(view.artifacts) == ["edge_logits", "edge_weights", "toy"]
+    assert [a["name"] for a in view.artifacts["toy"]] == ["toy_a", "toy_b"]
+    assert view.headline["name"] == "val_acc"
+
+
+def test_list_runs_marks_a_run_whose_writer_is_gone(store):
+    run_id = _fill(store)  # "running", written by this process, which runs nothing now
+    assert list_runs(store, live_ids={run_id}).set_index("id").loc[run_id, "status"] == "running"
+    assert list_runs(store, live_ids=set()).set_index("id").loc[run_id, "status"] == "interrupted"
