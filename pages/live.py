@@ -151,11 +151,18 @@ def _cell_dots(view: RunView, i: int, edge_weights: dict[str, np.ndarray]) -> di
                      edge_weights=edge_weights or None)
 
 
-def lfr_section(view: RunView, status: dict[str, Any]) -> None:
-    """LFR-DARTS only: the stage searched now and the cell each stage derived so far."""
-    if view.config.get("method") != "lfr-darts":
+STAGE_KINDS = ("stage", "stage_cells")
+KNOWN_KINDS = ("edge_weights", "edge_logits", *STAGE_KINDS)  # kinds this page draws
+
+
+def stages_section(view: RunView, status: dict[str, Any]) -> None:
+    """Artifacts of kind stage / stage_cells (LFR-DARTS): the stage searched now and the cell
+    each stage derived so far."""
+    if not (any(k in view.artifacts for k in STAGE_KINDS) or view.lfr):
         return
-    st.subheader(f"Cells per depth · {METHODS.get('lfr-darts').label}")
+    method = view.config.get("method", "")
+    st.subheader("Cells per depth · "
+                 + (METHODS.get(method).label if method in METHODS else method))
     cells = {c: view.lfr[f"lfr_cells_{c}"] for c in view.cells if f"lfr_cells_{c}" in view.lfr}
     if "lfr_stage" not in view.lfr or not cells:
         st.info("The stages' cells appear when the first epoch ends.")
@@ -182,6 +189,16 @@ def lfr_section(view: RunView, status: dict[str, Any]) -> None:
             for dot in dots.values():
                 st.graphviz_chart(dot, width="stretch")
             st.code(text, language=None, wrap_lines=True)
+
+
+def unknown_artifacts_section(view: RunView, status: dict[str, Any]) -> None:
+    """Artifact kinds this page has no renderer for: one line each, so nothing is silently
+    missing."""
+    for kind, artifacts in view.artifacts.items():
+        if kind not in KNOWN_KINDS:
+            names = ", ".join(str(a.get("label") or a.get("name")) for a in artifacts)
+            st.caption(f"Not drawn here: {names} (artifact kind `{kind}` has no renderer on "
+                       "this page).")
 
 
 def edges_section(view: RunView, status: dict[str, Any]) -> None:
@@ -268,8 +285,8 @@ def _last_line(message: str) -> str:
 
 
 SECTIONS: list[Callable[[RunView, dict[str, Any]], None]] = [
-    status_section, weights_section, lfr_section, edges_section, curves_section,
-    indicators_section, genotype_section, log_section]
+    status_section, weights_section, stages_section, edges_section, curves_section,
+    indicators_section, genotype_section, unknown_artifacts_section, log_section]
 
 
 # --- the page ------------------------------------------------------------------------------------
