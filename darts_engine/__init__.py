@@ -14,6 +14,7 @@ import importlib
 # sorter's): it is the order the launch form, the CLI and the Guide list the entries in.
 PLUGINS = (
     "train.algorithms", "train.data", "model.spaces",                    # update rules, data, spaces
+    "tasks.classification",                                              # tasks
     "methods.base", "methods.pcdarts", "methods.smoothing", "methods.lfr",  # darts first
 )
 for _module in PLUGINS:
@@ -22,7 +23,7 @@ for _module in PLUGINS:
 from .config import ConfigError, SearchConfig  # noqa: E402
 from .events import AlertRecord, EpochRecord, Event, LogRecord, RunFinished, RunStarted, StepRecord  # noqa: E402
 from .model.genotype import DartsGenotype, Genotype, NB201Genotype, derive_genotype, parse_genotype  # noqa: E402
-from .registries import ALGORITHMS, DATASETS, INDICATORS, METHODS, RELAXATIONS, SPACES  # noqa: E402
+from .registries import ALGORITHMS, DATASETS, INDICATORS, METHODS, RELAXATIONS, SPACES, TASKS  # noqa: E402
 from .search import SearchControl, SearchResult, build_search, search  # noqa: E402
 from .train.data import DataError  # noqa: E402
 
@@ -30,5 +31,5 @@ __all__ = [
     "ALGORITHMS", "DATASETS", "INDICATORS", "METHODS", "RELAXATIONS", "SPACES", "AlertRecord",
     "ConfigError", "DartsGenotype", "DataError", "EpochRecord", "Event", "Genotype", "LogRecord",
     "NB201Genotype", "RunFinished", "RunStarted", "SearchConfig", "SearchControl",
-    "SearchResult", "StepRecord", "build_search", "derive_genotype", "parse_genotype", "search",
+    "SearchResult", "StepRecord", "TASKS", "build_search", "derive_genotype", "parse_genotype", "search",
 ]

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .config import FIELDS, ConfigError, SearchConfig, field_help
 from .events import AlertRecord, EpochRecord, Event, RunFinished, RunStarted, StepRecord
 from .monitor.alerts import alert_line
 from .registries import by_name
 from .runs.bundle import export_bundle, import_bundle
+from .runs.manager import RunManager
 from .runs.states import RunState, names
 from .runs.store import RunStore, StoreError, default_home
-from .search import SearchResult, build_search, check_resumable, search
+from .search import SearchResult, build_search, check_resumable
 from .train.data import DataError, check_config
 
 
@@ -88,6 +92,7 @@ class Progress:
         self.enabled = enabled
         self.tty = sys.stderr.isatty()
         self.epochs = self.steps = 0
+        self.train_metric = self.headline = ""
         self.t0 = time.perf_counter()
 
     def __call__(self, ev: Event) -> None:
@@ -95,18 +100,22 @@ class Progress:
             return
         if isinstance(ev, RunStarted):
             self.epochs, self.steps = ev.config["epochs"], ev.steps_per_epoch
+            # the run's declared metrics: the first train-split one and the headline
+            self.train_metric = next((m["name"] for m in ev.metrics if m["split"] == "train"), "")
+            self.headline = next((m["name"] for m in ev.metrics if m["headline"]), "")
             print(f"searching on {ev.device}: {ev.n_params / 1e6:.3f} M weights, "
                   f"{self.steps} steps/epoch", file=sys.stderr)
         elif isinstance(ev, StepRecord) and self.tty:
             done = (ev.step - 1) % max(1, self.steps) + 1
             bar = "#" * int(20 * done / max(1, self.steps))
             print(f"\repoch {ev.epoch + 1}/{self.epochs} [{bar:<20}] loss {ev.train_loss:.3f} "
-                  f"acc {ev.train_acc:.3f}", end="", file=sys.stderr, flush=True)
+                  f"acc {ev.metrics.get(self.train_metric, math.nan):.3f}", end="", file=sys.stderr, flush=True)
         elif isinstance(ev, EpochRecord):
             left = (self.epochs - ev.epoch - 1) * ev.epoch_time
             back = "\r" if self.tty else ""  # over the bar drawn by the step lines
             print(f"{back}epoch {ev.epoch + 1}/{self.epochs}  train {ev.train_loss:.3f}/"
-                  f"{ev.train_acc:.3f}  val {ev.val_loss:.3f}/{ev.val_acc:.3f}  "
+                  f"{ev.metrics.get(self.train_metric, math.nan):.3f}  val {ev.val_loss:.3f}/"
+                  f"{ev.metrics.get(self.headline, math.nan):.3f}  "
                   f"{ev.epoch_time:.1f}s/epoch  ETA {left:.0f}s", file=sys.stderr)
         elif isinstance(ev, RunFinished) and ev.error:
             after_bar = "\n" if self.tty else ""
@@ -139,8 +148,8 @@ def cmd_search(args: argparse.Namespace, store: RunStore) -> int:
     cfg = config_from_args(args)
     check_config(cfg)
     setup = build_search(cfg)  # loads the data: a missing dataset fails here, before any run row
-    run_id = store.create_run(cfg.to_dict(), name=cfg.name)
-    return _run(store, run_id, cfg, args, setup=setup, resume=False)
+    return _run(store, args, lambda m, sinks: m.launch(cfg, cfg.name, listener=sinks,
+                                                        setup=setup))
 
 
 def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
@@ -152,19 +161,30 @@ def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
         raise ConfigError(f"run {args.run} is {state}: {hint}. Only "
                           f"{', '.join(names('resumable'))} runs can be resumed", field="run")
     check_resumable(store.home / args.run, run["epochs_done"])
-    cfg = SearchConfig.from_dict(run["config"])
-    return _run(store, args.run, cfg, args, setup=None, resume=True)
+
+    def start(mgr: RunManager, sinks: Any) -> str:
+        mgr.resume(args.run, listener=sinks)
+        return args.run
+    return _run(store, args, start)
 
 
-def _run(store: RunStore, run_id: str, cfg: SearchConfig, args: argparse.Namespace, *,
-         setup: Any, resume: bool) -> int:
-    recorder = store.recorder(run_id)
+def _run(store: RunStore, args: argparse.Namespace, start: Any) -> int:
+    """One run through the dashboard's RunManager (same checks, states and recorder), its
+    thread joined here. Ctrl-C asks the run to stop between two steps: "stopped", exit 130."""
+    mgr = RunManager(store, max_concurrent=1, threads_per_run=torch.get_num_threads())
     try:
-        result = search(cfg, _fan_out(recorder, Progress(not args.no_progress), print_alert),
-                        checkpoint_dir=store.run_dir(run_id), resume=resume, setup=setup)
+        run_id = start(mgr, _fan_out(Progress(not args.no_progress), print_alert))
+        try:
+            mgr.wait(run_id, timeout=float("inf"))
+        except KeyboardInterrupt:
+            print("\nstopping after the current step (Ctrl-C again to abort)", file=sys.stderr)
+            mgr.stop(run_id)
+            mgr.wait(run_id, timeout=float("inf"))
+            _finish(run_id, mgr.result(run_id))
+            return 130
+        return _finish(run_id, mgr.result(run_id))
     finally:
-        recorder.close()
-    return _finish(run_id, result)
+        mgr.shutdown()
 
 
 def local_time(seconds: float) -> str:

@@ -54,6 +54,9 @@ class SearchConfig:
                     choices="space", group="search")
     algorithm: str = _f("bilevel-1st", "Update rule for weights w and architecture alphas.",
                         choices="algorithm", group="search")
+    task: str = _f("classification", "What the search is trained for: its data, the losses of "
+                   "both steps, its metrics (one headline) and what it records per epoch.",
+                   choices="task", group="search")
     dataset: str = _f("digits", "Dataset. 'digits' and 'shapes' are built in and need no download.",
                       choices="dataset", group="data")
     data_root: str = _f("./data", "Folder where torchvision datasets are looked for (and "
@@ -322,6 +325,11 @@ def validate(cfg: SearchConfig) -> None:
                           field="name")
     space = registries.SPACES.get(cfg.space)
     space.check_config(cfg)
+    task = registries.TASKS.get(cfg.task)
+    if not task.serves(cfg.space):
+        raise ConfigError(f"task {cfg.task!r} serves the spaces {', '.join(task.spaces)}; got "
+                          f"space {cfg.space!r}. Pick one of those spaces or another task",
+                          field="task")
     registries.METHODS.get(cfg.method).check_config(cfg)
 
 

@@ -19,10 +19,11 @@ RELAXATIONS: Registry[Any] = Registry("relaxation")
 ALERT_ACTIONS: Registry[Any] = Registry("alert action")
 IMPLS: Registry[Any] = Registry("supernet implementation")
 TRUTH: Registry[Any] = Registry("truth reader")
+TASKS: Registry[Any] = Registry("task")
 
 _BY_NAME = {"space": SPACES, "algorithm": ALGORITHMS, "dataset": DATASETS,
             "indicator": INDICATORS, "method": METHODS, "relaxation": RELAXATIONS,
-            "alert_action": ALERT_ACTIONS, "impl": IMPLS,
+            "alert_action": ALERT_ACTIONS, "impl": IMPLS, "task": TASKS,
             "truth": TRUTH}
 
 

@@ -28,6 +28,11 @@ class Registry(Generic[T]):
         self._help[name] = help
         return item
 
+    def unregister(self, name: str) -> None:
+        """Remove an entry (tests that register a toy plug-in take it out again)."""
+        self.get(name)
+        del self._items[name], self._help[name]
+
     def decorator(self, name: str, help: str = "") -> Callable[[T], T]:
         def wrap(item: T) -> T:
             return self.register(name, item, help)

@@ -2,7 +2,7 @@
 
 `search(config, on_event=..., control=...)` builds the supernet on the configured device, runs
 the registered update rule step by step, checks `control` between steps (stop / pause), and
-after every epoch evaluates the held-out split, derives the genotype, writes a checkpoint (when
+after every epoch asks the run's task to evaluate the held-out split (tasks/), derives the genotype, writes a checkpoint (when
 given a folder) and reports an `EpochRecord`. Order within an epoch follows quark0's
 cnn/train_search.py `main` / `train` (the α-then-w order within a step is the config's
 `step_order`, see algorithms.py); the cosine lr is computed explicitly per epoch (`cosine_lr`).
@@ -21,15 +21,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .config import ConfigError, SearchConfig
 from .events import NAN, EpochRecord, Event, LogRecord, RunFinished, RunStarted, StepRecord
-from .model.supernet import Supernet
 from .monitor.tracker import IndicatorTracker
 from .train.algorithms import StepStats
 from .train.checkpoint import load_checkpoint, save_checkpoint
-from .train.data import SearchData
 from .train.setup import (  # noqa: F401
     SearchSetup,
     alphas_numpy,
@@ -125,24 +122,13 @@ def cosine_lr(cfg: SearchConfig, epoch: int) -> float:
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs))
 
 
-@torch.no_grad()
-def evaluate(model: Supernet, data: SearchData,
-             weights: dict[str, torch.Tensor] | None = None) -> tuple[float, float]:
-    """Mean loss and accuracy on the whole held-out split, model.eval() (running BN stats)."""
-    was_training = model.training
-    model.eval()
-    loss_sum, correct, n = 0.0, 0.0, 0
-    for x, y in data.held_out.ordered():
-        logits = model(x, weights)
-        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-        correct += float((logits.argmax(1) == y).sum())
-        n += len(y)
-    model.train(was_training)
-    return loss_sum / max(n, 1), correct / max(n, 1)
-
-
 def _float(t: torch.Tensor | None) -> float:
     return NAN if t is None else float(t)
+
+
+def _declared(s: SearchSetup) -> dict[str, float]:
+    """Every declared metric, NaN until a batch or the evaluation gives it a value."""
+    return {m["name"]: NAN for m in s.task.metrics}
 
 
 def _emit(on_event: Callable[[Event], None] | None, event: Event) -> None:
@@ -188,7 +174,9 @@ def search(cfg: SearchConfig, on_event: Callable[[Event], None] | None = None,
         _emit(on_event, RunStarted(
             s.cfg.to_dict(), str(s.device), s.model.n_weight_params(),
             s.data.train.steps_per_epoch, s.space.ops,
-            {t: s.space.edge_labels for t in s.space.cell_types}, start_epoch=epoch))
+            {t: s.space.edge_labels for t in s.space.cell_types}, start_epoch=epoch,
+            task=s.cfg.task, metrics=tuple(dict(m) for m in s.task.metrics),
+            artifacts=(*map(dict, s.task.artifacts), *map(dict, s.method.artifacts()))))
         tracker = IndicatorTracker(s, history, alphas, genotype)  # collapse indicators, alerts
         t_start = time.perf_counter() - wall_offset
         while epoch < s.cfg.epochs:
@@ -196,19 +184,18 @@ def search(cfg: SearchConfig, on_event: Callable[[Event], None] | None = None,
             step += s.data.train.steps_per_epoch
             alphas = alphas_numpy(s.model)
             genotype = current_genotype(s, alphas)
-            val_loss, val_acc = evaluate(s.model, s.data)
-            indicators, alerts = tracker.epoch(epoch, alphas, genotype, epoch_stats["train_acc"],
-                                               val_acc)
+            val_loss, held_metrics = s.task.evaluate(s.model, s.data)
+            metrics = {**_declared(s), **epoch_stats["metrics"], **held_metrics}
+            indicators, alerts = tracker.epoch(epoch, alphas, genotype, metrics)
             wall = time.perf_counter() - t_start
             record = EpochRecord(
-                epoch=epoch, step=step, train_loss=epoch_stats["train_loss"],
-                train_acc=epoch_stats["train_acc"], val_loss=val_loss, val_acc=val_acc,
+                epoch=epoch, step=step, train_loss=epoch_stats["train_loss"], val_loss=val_loss,
                 lr=s.ctx.lr, epoch_time=time.perf_counter() - epoch_stats["t0"],
-                wall_time=wall, alphas=alphas, genotype=genotype, indicators=indicators,
-                extras=s.method.extras(s))
+                wall_time=wall, alphas=alphas, genotype=genotype, metrics=metrics,
+                indicators=indicators, extras={**s.task.epoch_artifacts(s), **s.method.extras(s)})
             history.append({"epoch": epoch, "train_loss": record.train_loss,
-                            "train_acc": record.train_acc, "val_loss": val_loss,
-                            "val_acc": val_acc, "genotype": genotype, "indicators": indicators})
+                            "val_loss": val_loss, **metrics, "genotype": genotype,
+                            "indicators": indicators})
             epoch += 1
             if ckpt_path is not None:
                 save_checkpoint(ckpt_path, _checkpoint_state(s, epoch, step, wall, history))
@@ -248,7 +235,8 @@ def _describe_failure(e: Exception) -> str:
 def _run_epoch(s: SearchSetup, epoch: int, step0: int,
                on_event: Callable[[Event], None] | None, control: SearchControl
                ) -> dict[str, float]:
-    """Train one epoch; returns its mean train loss / accuracy and its start time."""
+    """Train one epoch; returns its mean train loss, the mean of each train-split metric over
+    its steps ("metrics") and its start time."""
     cfg, ctx = s.cfg, s.ctx
     ctx.lr = cosine_lr(cfg, epoch)
     for group in ctx.w_opt.param_groups:
@@ -263,7 +251,7 @@ def _run_epoch(s: SearchSetup, epoch: int, step0: int,
     s.model.train()
     t0 = time.perf_counter()
     loss_sum = torch.zeros((), device=s.device)
-    acc_sum = torch.zeros((), device=s.device)
+    metric_sums: dict[str, torch.Tensor] = {}
     arch_lr = ctx.a_opt.param_groups[0]["lr"]
     for k in range(n_steps):
         control.checkpoint()
@@ -275,7 +263,8 @@ def _run_epoch(s: SearchSetup, epoch: int, step0: int,
             torch.cuda.synchronize(s.device)
         dt = time.perf_counter() - t_step
         loss_sum += stats.train_loss
-        acc_sum += stats.train_acc
+        for name, value in stats.train_metrics.items():
+            metric_sums[name] = metric_sums.get(name, 0.0) + value
         step = step0 + k + 1
         if step % cfg.log_every == 0 or k == n_steps - 1:
             train_loss = float(stats.train_loss)
@@ -285,8 +274,9 @@ def _run_epoch(s: SearchSetup, epoch: int, step0: int,
                     f"lr / arch_lr or keep grad_clip on")
             record_alphas = cfg.alpha_every and step % cfg.alpha_every == 0
             _emit(on_event, StepRecord(
-                epoch=epoch, step=step, train_loss=train_loss, train_acc=float(stats.train_acc),
-                val_loss=_float(stats.val_loss), val_acc=_float(stats.val_acc), lr=ctx.lr,
+                epoch=epoch, step=step, train_loss=train_loss, val_loss=_float(stats.val_loss),
+                metrics={**_declared(s), **{k: float(v) for k, v in stats.train_metrics.items()},
+                         **{k: float(v) for k, v in stats.val_metrics.items()}}, lr=ctx.lr,
                 arch_lr=arch_lr if ctx.update_alpha else 0.0, step_time=dt,
                 alpha_grad_norm=_float(stats.alpha_grad_norm),
                 weight_grad_norm=_float(stats.weight_grad_norm),
@@ -295,4 +285,5 @@ def _run_epoch(s: SearchSetup, epoch: int, step0: int,
     if not math.isfinite(mean_loss):
         raise NonFiniteLoss(f"training loss became {mean_loss} in epoch {epoch}; lower lr / "
                             f"arch_lr or keep grad_clip on")
-    return {"train_loss": mean_loss, "train_acc": float(acc_sum) / n_steps, "t0": t0}
+    return {"train_loss": mean_loss, "t0": t0,
+            "metrics": {k: float(v) / n_steps for k, v in metric_sums.items()}}

@@ -61,8 +61,10 @@ class IndicatorTracker:
         return forward
 
     def epoch(self, epoch: int, alphas: Mapping[str, np.ndarray], genotype: str,
-              train_acc: float, val_acc: float) -> tuple[dict[str, float], list[AlertRecord]]:
-        """Indicators of the epoch just finished and the alerts that fire on it."""
+              metrics: Mapping[str, float]) -> tuple[dict[str, float], list[AlertRecord]]:
+        """Indicators of the epoch just finished and the alerts that fire on it (`metrics`: the
+        task's by name; the accuracy gaps need train_acc / val_acc and are NaN without)."""
+        train_acc, val_acc = metrics.get("train_acc", np.nan), metrics.get("val_acc", np.nan)
         cfg, space = self.s.cfg, self.s.space
         relax = get_relaxation(cfg.relaxation).numpy
         ind: dict[str, float] = {}

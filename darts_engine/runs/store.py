@@ -664,6 +664,12 @@ class RunStore:
         return written
 
 
+def _value(ev: StepRecord | EpochRecord, column: str) -> Any:
+    """A record field, or else the task metric of that name (the accuracy columns; None when
+    the run's task does not declare it)."""
+    return getattr(ev, column) if hasattr(ev, column) else ev.metrics.get(column)
+
+
 def _check_status(status: str) -> None:
     try:
         RunState.parse(status)
@@ -735,7 +741,7 @@ class Recorder:
             yield con
 
     def _step(self, ev: StepRecord) -> None:
-        self._steps.append((self.run_id, *(_plain(getattr(ev, c)) for c in _STEP_COLS)))
+        self._steps.append((self.run_id, *(_plain(_value(ev, c)) for c in _STEP_COLS)))
         if ev.alphas:
             self._alphas += _alpha_rows(self.run_id, ev.epoch, ev.step, "step", ev.alphas)
         if (len(self._steps) >= self.FLUSH_ROWS
@@ -743,7 +749,7 @@ class Recorder:
             self.flush()
 
     def _epoch(self, ev: EpochRecord) -> None:
-        row = (self.run_id, *(_plain(getattr(ev, c)) for c in _EPOCH_COLS),
+        row = (self.run_id, *(_plain(_value(ev, c)) for c in _EPOCH_COLS),
                _dumps(ev.indicators, "indicators"))
         extras = []
         for name, value in ev.extras.items():

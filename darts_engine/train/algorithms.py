@@ -16,6 +16,11 @@ Step order of the bi-level rules (config `step_order`, `StepContext.step_order`)
   step with the current α, then the α step at the new w. (AutoDL's DARTS-V2.py, the unrolled
   rule, keeps α first; weights-first with `bilevel-2nd` has no reference script.)
 
+What is minimised comes from the run's task and method, through `StepContext`: the task's
+w-step and α-step losses (`task.w_loss` / `task.alpha_loss`, e.g. cross-entropy) plus the
+method's extra terms (`weight_terms` / `alpha_terms`, e.g. a β-DARTS or DrNAS regulariser),
+added in one place, `objective`. The task also gives the per-batch metrics the loop reports.
+
 Gradient hygiene: α never enters the SGD optimiser; each step asks autograd only for the
 gradients it is about to use (`autograd.grad(..., alphas)` / `backward(inputs=weights)`), so
 no optimiser ever sees gradients of the other stream's loss. (quark0 keeps α out of
@@ -25,10 +30,10 @@ no optimiser ever sees gradients of the other stream's loss. (quark0 keeps α ou
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
@@ -38,6 +43,20 @@ from ..registries import ALGORITHMS
 Batch = tuple[torch.Tensor, torch.Tensor]
 # (model, training batch) -> mixing weights for the w step (MS-DARTS evaluates the batch)
 MixingFn = Callable[[Supernet, Batch], dict[str, torch.Tensor] | None]
+# (model, batch) -> an extra loss term (0-d) for one step's objective, or None for none
+TermsFn = Callable[[Supernet, Batch], torch.Tensor | None]
+Forward = Callable[..., torch.Tensor]  # (inputs, mixing weights | None) -> outputs
+
+
+class StepTask(Protocol):
+    """What the update rules need from the run's task (tasks/base.py `Task`)."""
+
+    def outputs(self, model: Forward, batch: Any,
+                weights: dict[str, torch.Tensor] | None = None) -> torch.Tensor: ...
+    def w_loss(self, outputs: torch.Tensor, batch: Any) -> torch.Tensor: ...
+    def alpha_loss(self, outputs: torch.Tensor, batch: Any) -> torch.Tensor: ...
+    def batch_metrics(self, outputs: torch.Tensor, batch: Any,
+                      split: str) -> dict[str, torch.Tensor]: ...
 
 
 @dataclass
@@ -49,10 +68,14 @@ class StepContext:
     a_opt: torch.optim.Adam
     lr: float                  # current weight lr (ξ of the unrolled step)
     grad_clip: float
+    task: StepTask             # the losses of both steps and the per-batch metrics
     update_alpha: bool = True  # False during warm-up epochs
     step_order: str = "alpha-first"  # bi-level only: "alpha-first" (quark0) | "weights-first"
     # Mixing weights for the w step (None: the model's own softmax). MS-DARTS / SDARTS hook in.
     w_step_mixing: MixingFn | None = None
+    # The method's extra loss terms on the w step and on the α step (None: none).
+    weight_terms: TermsFn | None = None
+    alpha_terms: TermsFn | None = None
 
 
 @dataclass
@@ -60,11 +83,11 @@ class StepStats:
     """Per-step numbers as 0-d tensors: the loop turns them into floats only when it reports."""
 
     train_loss: torch.Tensor
-    train_acc: torch.Tensor
     weight_grad_norm: torch.Tensor
     alpha_grad_norm: torch.Tensor | None = None
     val_loss: torch.Tensor | None = None
-    val_acc: torch.Tensor | None = None
+    train_metrics: dict[str, torch.Tensor] = field(default_factory=dict)  # the task's, by name
+    val_metrics: dict[str, torch.Tensor] = field(default_factory=dict)    # on the α batch
 
 
 @dataclass(frozen=True)
@@ -75,16 +98,29 @@ class Algorithm:
     description: str
 
 
-def forward_loss(model: nn.Module, batch: Batch,
-                 weights: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor,
-                                                                           torch.Tensor]:
-    x, y = batch
-    logits = model(x, weights)
-    return F.cross_entropy(logits, y), logits
+def objective(ctx: StepContext, loss: torch.Tensor, batch: Batch,
+              *hooks: TermsFn | None) -> torch.Tensor:
+    """The task's loss plus the extra terms of the given method hooks: the one place where
+    `weight_terms` / `alpha_terms` enter a step."""
+    for hook in hooks:
+        term = hook(ctx.model, batch) if hook is not None else None
+        if term is not None:
+            loss = loss + term
+    return loss
 
 
-def accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return (logits.detach().argmax(dim=1) == y).float().mean()
+def w_forward(ctx: StepContext, batch: Batch, weights: dict[str, torch.Tensor] | None = None,
+              model: Forward | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(w-step objective, outputs): the task's w loss plus the method's w terms."""
+    out = ctx.task.outputs(model or ctx.model, batch, weights)
+    return objective(ctx, ctx.task.w_loss(out, batch), batch, ctx.weight_terms), out
+
+
+def alpha_forward(ctx: StepContext, batch: Batch,
+                  model: Forward | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(α-step objective, outputs): the task's α loss plus the method's α terms."""
+    out = ctx.task.outputs(model or ctx.model, batch)
+    return objective(ctx, ctx.task.alpha_loss(out, batch), batch, ctx.alpha_terms), out
 
 
 def _grad_norm(grads: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -99,17 +135,17 @@ def _set_alpha_grads(ctx: StepContext, grads: Sequence[torch.Tensor]) -> torch.T
     return _grad_norm(grads)
 
 
-def weight_step(ctx: StepContext, batch: Batch) -> tuple[torch.Tensor, torch.Tensor,
-                                                          torch.Tensor]:
-    """Zero w grads, forward, backward into w only, clip, SGD step. Returns loss, acc, grad norm."""
+def weight_step(ctx: StepContext, batch: Batch) -> StepStats:
+    """Zero w grads, forward, backward into w only, clip, SGD step: loss, metrics, grad norm."""
     weights = list(ctx.model.weight_parameters())
     ctx.w_opt.zero_grad(set_to_none=True)
     mixing = ctx.w_step_mixing(ctx.model, batch) if ctx.w_step_mixing else None
-    loss, logits = forward_loss(ctx.model, batch, mixing)
+    loss, out = w_forward(ctx, batch, mixing)
     loss.backward(inputs=weights)
     norm = _clip(weights, ctx.grad_clip)
     ctx.w_opt.step()
-    return loss.detach(), accuracy(logits, batch[1]), norm
+    return StepStats(loss.detach(), norm,
+                     train_metrics=ctx.task.batch_metrics(out.detach(), batch, "train"))
 
 
 def _clip(weights: list[nn.Parameter], max_norm: float) -> torch.Tensor:
@@ -123,7 +159,7 @@ def _clip(weights: list[nn.Parameter], max_norm: float) -> torch.Tensor:
 
 def bilevel_first_order(ctx: StepContext, train: Batch, held: Batch | None) -> StepStats:
     def alpha_grads() -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-        val_loss, val_logits = forward_loss(ctx.model, held)
+        val_loss, val_logits = alpha_forward(ctx, held)
         grads = torch.autograd.grad(val_loss, ctx.model.arch_parameters())
         return list(grads), val_loss.detach(), val_logits.detach()
 
@@ -135,18 +171,21 @@ def _bilevel_step(ctx: StepContext, train: Batch, held: Batch | None,
                                                   torch.Tensor]]) -> StepStats:
     """One α step (Adam on `alpha_grads()`) and one w step, in `ctx.step_order`."""
     assert held is not None, "bi-level steps need a held-out batch"
-    stats = StepStats(torch.tensor(0.0), torch.tensor(0.0), torch.tensor(0.0))
+    alpha: dict[str, torch.Tensor | None] = {}
 
     def alpha_step() -> None:
         grads, val_loss, val_logits = alpha_grads()
-        stats.alpha_grad_norm = _set_alpha_grads(ctx, grads)
-        stats.val_loss, stats.val_acc = val_loss, accuracy(val_logits, held[1])
+        alpha["norm"] = _set_alpha_grads(ctx, grads)
+        alpha["loss"] = val_loss
+        alpha["metrics"] = ctx.task.batch_metrics(val_logits, held, "held_out")
 
     if ctx.update_alpha and ctx.step_order == "alpha-first":
         alpha_step()
-    stats.train_loss, stats.train_acc, stats.weight_grad_norm = weight_step(ctx, train)
+    stats = weight_step(ctx, train)
     if ctx.update_alpha and ctx.step_order == "weights-first":
         alpha_step()
+    stats.alpha_grad_norm, stats.val_loss = alpha.get("norm"), alpha.get("loss")
+    stats.val_metrics = alpha.get("metrics") or {}
     return stats
 
 
@@ -170,7 +209,7 @@ def unrolled_alpha_grads(ctx: StepContext, train: Batch, held: Batch, fd_scale: 
     mu, wd, xi = group["momentum"], group["weight_decay"], ctx.lr
 
     # 1. Virtual step w' = w − ξ(μ·m + ∇_w L_train + λ·w), mimicking the real SGD update.
-    loss_t, _ = forward_loss(model, train)
+    loss_t, _ = w_forward(ctx, train)
     g_w = torch.autograd.grad(loss_t, weights)
     virtual = {}
     for n, p, g in zip(names, weights, g_w):
@@ -179,10 +218,9 @@ def unrolled_alpha_grads(ctx: StepContext, train: Batch, held: Batch, fd_scale: 
         virtual[n] = (p.detach() - xi * (moment + g + wd * p.detach())).requires_grad_(True)
 
     # 2. L_val at w' on a functional copy: direct α gradient and v = ∂L_val/∂w'.
-    x_v, y_v = held
-    val_logits = functional_call(model, {**virtual, **{n: b.clone() for n, b in buffers.items()}},
-                                 (x_v,))
-    loss_v = F.cross_entropy(val_logits, y_v)
+    params = {**virtual, **{n: b.clone() for n, b in buffers.items()}}
+    loss_v, val_logits = alpha_forward(
+        ctx, held, model=lambda x, w=None: functional_call(model, params, (x, w)))
     grads = torch.autograd.grad(loss_v, [*alphas, *virtual.values()])
     d_alpha, v = grads[:len(alphas)], grads[len(alphas):]
 
@@ -194,7 +232,7 @@ def unrolled_alpha_grads(ctx: StepContext, train: Batch, held: Batch, fd_scale: 
         with torch.no_grad():
             for p, w0, vi in zip(weights, saved, v):
                 p.copy_(w0 + sign * r * vi)
-        loss, _ = forward_loss(model, train)
+        loss, _ = w_forward(ctx, train)
         return torch.autograd.grad(loss, alphas)
 
     g_plus, g_minus = alpha_grad_at(+1.0), alpha_grad_at(-1.0)
@@ -217,9 +255,9 @@ def bilevel_second_order(ctx: StepContext, train: Batch, held: Batch | None) -> 
 def single_level(ctx: StepContext, train: Batch, held: Batch | None) -> StepStats:
     if not ctx.update_alpha or ctx.w_step_mixing is not None:
         # Warm-up, or a perturbed w step: α must see the clean mixing, so step them apart.
-        stats = StepStats(*weight_step(ctx, train))
+        stats = weight_step(ctx, train)
         if ctx.update_alpha:
-            loss, _ = forward_loss(ctx.model, train)
+            loss, _ = alpha_forward(ctx, train)
             grads = torch.autograd.grad(loss, ctx.model.arch_parameters())
             stats.alpha_grad_norm = _set_alpha_grads(ctx, grads)
         return stats
@@ -227,13 +265,16 @@ def single_level(ctx: StepContext, train: Batch, held: Batch | None) -> StepStat
     weights, alphas = list(model.weight_parameters()), model.arch_parameters()
     ctx.w_opt.zero_grad(set_to_none=True)
     ctx.a_opt.zero_grad(set_to_none=True)
-    loss, logits = forward_loss(model, train)
+    out = ctx.task.outputs(model, train)
+    task_loss = ctx.task.w_loss(out, train)
+    loss = objective(ctx, task_loss, train, ctx.weight_terms, ctx.alpha_terms)
     loss.backward(inputs=[*weights, *alphas])  # one backward: w.grad and α.grad, same batch
     w_norm = _clip(weights, ctx.grad_clip)     # α stays unclipped (as FairDARTS' single level)
     a_norm = _grad_norm([a.grad for a in alphas])
     ctx.w_opt.step()
     ctx.a_opt.step()
-    return StepStats(loss.detach(), accuracy(logits, train[1]), w_norm, a_norm)
+    return StepStats(loss.detach(), w_norm, a_norm,
+                     train_metrics=ctx.task.batch_metrics(out.detach(), train, "train"))
 
 
 ALGORITHMS.register("bilevel-1st", Algorithm(

@@ -1,7 +1,7 @@
 """A built search: data, supernet, update rule, optimisers and the method's hooks.
 
-`build_search(cfg)` resolves the config (cells, arch lr), loads the data on the configured
-device, builds the supernet from the space with the method's options under a lock (the weight
+`build_search(cfg)` resolves the config (cells, arch lr), loads the task's data on the
+configured device, builds the supernet from the space with the method's options under a lock (the weight
 init draws from torch's global RNG, so the same seed gives the same weights whatever other runs
 do meanwhile), and makes the two optimisers (quark0 cnn/train_search.py `main`: SGD on the
 weights, Adam on α). The loop (search.py), the methods and the monitor all work on the
@@ -21,9 +21,9 @@ from ..config import SearchConfig, resolve_arch_lr
 from ..events import Event
 from ..model.spaces import SearchSpace, get_space
 from ..model.supernet import Supernet
-from ..registries import ALGORITHMS, METHODS
-from .algorithms import Algorithm, StepContext
-from .data import SearchData, load_search_data
+from ..registries import ALGORITHMS, METHODS, TASKS
+from .algorithms import Algorithm, Batch, StepContext
+from .data import SearchData
 
 _BUILD_LOCK = threading.Lock()  # weight init draws from torch's global RNG
 
@@ -35,10 +35,23 @@ class MethodRun:
         self.cfg = cfg
 
     def model_options(self) -> dict[str, Any]:
+        """Supernet options, e.g. `mixed_op=<factory>` (model/supernet.py `MixedOp` signature)."""
         return {}
 
     def attach(self, s: SearchSetup) -> None:
         pass
+
+    def artifacts(self) -> tuple[dict[str, Any], ...]:
+        """The per-epoch arrays `extras` returns, declared (`events.artifact` dicts)."""
+        return ()
+
+    def weight_loss_terms(self, s: SearchSetup, batch: Batch) -> torch.Tensor | None:
+        """An extra term added to the w step's loss (None: none)."""
+        return None
+
+    def alpha_loss_terms(self, s: SearchSetup, batch: Batch) -> torch.Tensor | None:
+        """An extra term added to the α step's loss, e.g. a β-DARTS / DrNAS regulariser."""
+        return None
 
     def begin_epoch(self, s: SearchSetup, epoch: int) -> list[Event]:
         return []
@@ -80,7 +93,8 @@ class SearchSetup:
     model: Supernet
     ctx: StepContext
     device: torch.device
-    method: MethodRun                # the method variant's hooks for this run (methods.py)
+    method: MethodRun                # the method variant's hooks for this run (methods/)
+    task: Any                        # the run's tasks/base.py `Task` (tasks sit above train)
 
 
 def make_optimisers(cfg: SearchConfig, model: Supernet) -> tuple[torch.optim.SGD,
@@ -105,8 +119,9 @@ def build_search(cfg: SearchConfig, data: SearchData | None = None) -> SearchSet
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    task = TASKS.get(cfg.task)
     if data is None:
-        data = load_search_data(cfg, device)
+        data = task.load_data(cfg, device)
     space = get_space(cfg.space)
     algorithm: Algorithm = ALGORITHMS.get(cfg.algorithm)
     cfg = cfg.replace(cells=cfg.cells or space.default_cells,
@@ -117,8 +132,12 @@ def build_search(cfg: SearchConfig, data: SearchData | None = None) -> SearchSet
         model = space.build(cfg.init_channels, cfg.cells, data.shape, cfg.seed,
                             relaxation=cfg.relaxation, impl=cfg.impl, **method.model_options())
     model.to(device)
-    ctx = StepContext(model, *make_optimisers(cfg, model), cfg.lr, cfg.grad_clip,
+    ctx = StepContext(model, *make_optimisers(cfg, model), cfg.lr, cfg.grad_clip, task,
                       step_order=cfg.step_order)
-    setup = SearchSetup(cfg, space, algorithm, data, model, ctx, device, method)
+    setup = SearchSetup(cfg, space, algorithm, data, model, ctx, device, method, task)
+    if type(method).weight_loss_terms is not MethodRun.weight_loss_terms:
+        ctx.weight_terms = lambda _model, batch: method.weight_loss_terms(setup, batch)
+    if type(method).alpha_loss_terms is not MethodRun.alpha_loss_terms:
+        ctx.alpha_terms = lambda _model, batch: method.alpha_loss_terms(setup, batch)
     method.attach(setup)
     return setup

@@ -62,15 +62,17 @@ def started(start_epoch: int = 0) -> RunStarted:
 
 def step_record(epoch: int, step: int, with_alphas: bool = False) -> StepRecord:
     return StepRecord(epoch=epoch, step=step, train_loss=np.float32(2.0 / step),
-                      train_acc=0.01 * step, val_loss=math.nan, val_acc=0.02 * step, lr=0.025,
+                      val_loss=math.nan, metrics={"train_acc": 0.01 * step, "val_acc": 0.02 * step},
+                      lr=0.025,
                       arch_lr=3e-4, step_time=0.1, alpha_grad_norm=np.float64(0.5),
                       weight_grad_norm=1.5, alphas=alphas(1000 + step) if with_alphas else None)
 
 
 def epoch_record(epoch: int, seed: int = 0) -> EpochRecord:
     return EpochRecord(epoch=epoch, step=(epoch + 1) * SPE, train_loss=1.0 / (epoch + 1),
-                       train_acc=0.1 * epoch, val_loss=2.0 - 0.1 * epoch,
-                       val_acc=[0.5, 0.7, 0.6, 0.65][epoch % 4], lr=0.025, epoch_time=1.5,
+                       val_loss=2.0 - 0.1 * epoch, lr=0.025, epoch_time=1.5,
+                       metrics={"train_acc": 0.1 * epoch,
+                                "val_acc": [0.5, 0.7, 0.6, 0.65][epoch % 4]},
                        wall_time=1.5 * (epoch + 1), alphas=alphas(seed * 10_000 + epoch),
                        genotype=f"genotype-{epoch}",
                        indicators={"skip_share": 0.1 * epoch, "entropy": math.nan},
@@ -517,9 +519,11 @@ rng = np.random.default_rng(0)
 for epoch in range(10**6):
     for i in range(20):
         alphas = {c: rng.normal(size=(14, 8)) for c in cells}
-        rec(StepRecord(epoch, epoch * 20 + i + 1, 1.0, 0.5, alphas=alphas))
-    rec(EpochRecord(epoch, (epoch + 1) * 20, 1.0, 0.5, 1.0, 0.5, 0.1, 0.01, 0.01 * epoch,
+        rec(StepRecord(epoch, epoch * 20 + i + 1, 1.0, metrics={"train_acc": 0.5},
+                       alphas=alphas))
+    rec(EpochRecord(epoch, (epoch + 1) * 20, 1.0, 1.0, 0.1, 0.01, 0.01 * epoch,
                     {c: rng.normal(size=(14, 8)) for c in cells}, "g",
+                    metrics={"train_acc": 0.5, "val_acc": 0.5},
                     extras={"beta": rng.normal(size=(14,))}))
 """
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from darts_engine import SearchConfig, search
+from darts_engine import TASKS, SearchConfig, search
 from darts_engine.events import StepRecord
 from darts_engine.model.genotype import NB201_OPS
 from darts_engine.model.supernet import NB201Supernet
@@ -54,7 +54,7 @@ def _setup(seed: int = 0, momentum_steps: int = 1):
              torch.randint(0, 3, (8,), generator=g))
     held = (torch.randn(8, 2, 6, 6, generator=g, dtype=torch.float64),
             torch.randint(0, 3, (8,), generator=g))
-    ctx = StepContext(model, w_opt, a_opt, lr=0.1, grad_clip=5.0)
+    ctx = StepContext(model, w_opt, a_opt, lr=0.1, grad_clip=5.0, task=TASKS.get("classification"))
     for _ in range(momentum_steps):  # give SGD a momentum buffer, as mid-search
         w_opt.zero_grad()
         F.cross_entropy(model(train[0]), train[1]).backward()

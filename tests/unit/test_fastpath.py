@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from darts_engine import ALGORITHMS, SPACES, ConfigError, SearchConfig
+from darts_engine import ALGORITHMS, SPACES, TASKS, ConfigError, SearchConfig
 from darts_engine.model.fastcell import (
     MATRIX_MAX_PIXELS,
 )
@@ -57,7 +57,8 @@ def _context(model: Supernet) -> StepContext:
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=0.05, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(model.arch_parameters(), lr=3e-3, betas=(0.5, 0.999),
                              weight_decay=1e-3)
-    return StepContext(model, w_opt, a_opt, lr=0.05, grad_clip=5.0)
+    return StepContext(model, w_opt, a_opt, lr=0.05, grad_clip=5.0,
+                       task=TASKS.get("classification"))
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS.names())

@@ -1,0 +1,1 @@
+"""Tasks: what a search is trained for (data, losses, metrics, artifacts), one module each."""
