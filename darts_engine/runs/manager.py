@@ -25,7 +25,7 @@ import torch
 
 from ..config import SearchConfig
 from ..events import EpochRecord, Event, RunFinished, RunStarted, StepRecord
-from ..search import SearchControl, check_resumable, search
+from ..search import SearchControl, SearchResult, check_resumable, search
 from ..train.data import check_config
 from .states import RunState, names
 from .store import RunStore
@@ -38,6 +38,9 @@ def warm_up() -> None:
     plotted point stays within seconds."""
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     import sklearn.datasets  # noqa: F401
+
+
+Listener = Callable[[Event], None]
 
 
 class Executor(Protocol):
@@ -102,7 +105,9 @@ class RunManager:
         cores = os.cpu_count() or 1
         self.threads_per_run = threads_per_run or max(1, cores // self.max_concurrent)
         self._lock = threading.RLock()
-        self._queue: deque[tuple[str, SearchConfig, bool]] = deque()
+        # (run id, config, resume?, extra listener, prepared setup): see launch
+        self._queue: deque[tuple[str, SearchConfig, bool, Listener | None, Any]] = deque()
+        self._results: dict[str, SearchResult] = {}
         self._controls: dict[str, SearchControl] = {}
         self._status: dict[str, RunStatus] = {}
         self._running: set[str] = set()
@@ -111,11 +116,15 @@ class RunManager:
         atexit.register(self.shutdown, 10.0)
 
     # --- launching -------------------------------------------------------------------------
-    def launch(self, cfg: SearchConfig, name: str = "") -> str:
-        """Validate, record the run as queued, start it when a slot is free. Returns its id."""
+    def launch(self, cfg: SearchConfig, name: str = "", *, listener: Listener | None = None,
+               setup: Any = None) -> str:
+        """Validate, record the run as queued, start it when a slot is free. Returns its id.
+        listener: also gets every event, after the recorder (the CLI's progress lines);
+        setup: a SearchSetup already built for cfg (the CLI loads the data before any row)."""
         check_config(cfg)  # ConfigError before anything is written
-        run_id = self.store.create_run(cfg.to_dict(), name=name or cfg.name, status="queued")
-        self._enqueue(run_id, cfg, resume=False)
+        run_id = self.store.create_run(cfg.to_dict(), name=name or cfg.name,
+                                       status=RunState.QUEUED.value)
+        self._enqueue(run_id, cfg, resume=False, listener=listener, setup=setup)
         return run_id
 
     def launch_pair(self, cfg: SearchConfig, name: str = "") -> tuple[str, str]:
@@ -127,7 +136,7 @@ class RunManager:
         check_config(single)
         return (self.launch(bi, f"{base} · bi-level"), self.launch(single, f"{base} · single-level"))
 
-    def resume(self, run_id: str) -> None:
+    def resume(self, run_id: str, *, listener: Listener | None = None) -> None:
         """Continue a paused run, or restart an interrupted/stopped/failed one from its checkpoint."""
         with self._lock:
             if run_id in self._controls and run_id in self._running:
@@ -142,13 +151,14 @@ class RunManager:
         check_resumable(self.store.home / run_id, run["epochs_done"])
         cfg = SearchConfig.from_dict(run["config"])
         self.store.requeue(run_id)
-        self._enqueue(run_id, cfg, resume=True)
+        self._enqueue(run_id, cfg, resume=True, listener=listener)
 
-    def _enqueue(self, run_id: str, cfg: SearchConfig, resume: bool) -> None:
+    def _enqueue(self, run_id: str, cfg: SearchConfig, resume: bool,
+                 listener: Listener | None = None, setup: Any = None) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the run manager is shut down")
-            self._queue.append((run_id, cfg, resume))
+            self._queue.append((run_id, cfg, resume, listener, setup))
             self._controls[run_id] = SearchControl()
             self._status[run_id] = RunStatus(run_id, epochs=cfg.epochs)
         self._dispatch()
@@ -156,13 +166,15 @@ class RunManager:
     def _dispatch(self) -> None:
         with self._lock:
             while self._queue and len(self._running) < self.max_concurrent and not self._closed:
-                run_id, cfg, resume = self._queue.popleft()
+                run_id, cfg, resume, listener, setup = self._queue.popleft()
                 self._running.add(run_id)
                 self._status[run_id].state = "running"
-                self.executor.submit(run_id, lambda r=run_id, c=cfg, z=resume: self._work(r, c, z))
+                self.executor.submit(run_id, lambda r=run_id, c=cfg, z=resume, f=listener,
+                                     u=setup: self._work(r, c, z, f, u))
 
     # --- the worker ------------------------------------------------------------------------
-    def _work(self, run_id: str, cfg: SearchConfig, resume: bool) -> None:
+    def _work(self, run_id: str, cfg: SearchConfig, resume: bool,
+              listener: Listener | None = None, setup: Any = None) -> None:
         torch.set_num_threads(self.threads_per_run)
         recorder = self.store.recorder(run_id)
         status = self._status[run_id]
@@ -171,11 +183,16 @@ class RunManager:
         def on_event(ev: Event) -> None:
             recorder(ev)
             self._track(status, ev, t0)
+            if listener is not None:
+                listener(ev)
 
         try:
             result = search(cfg, on_event, self._controls[run_id],
-                            checkpoint_dir=self.store.run_dir(run_id), resume=resume)
+                            checkpoint_dir=self.store.run_dir(run_id), resume=resume,
+                            setup=setup)
             status.state, status.error = result.status, result.error
+            with self._lock:
+                self._results[run_id] = result
         finally:
             recorder.close()
             with self._lock:
@@ -250,6 +267,11 @@ class RunManager:
         with self._lock:
             st = self._status.get(run_id)
             return None if st is None else st.as_dict()
+
+    def result(self, run_id: str) -> SearchResult | None:
+        """The SearchResult of a run this manager ran to its end; None before."""
+        with self._lock:
+            return self._results.get(run_id)
 
     def live_ids(self) -> set[str]:
         with self._lock:
