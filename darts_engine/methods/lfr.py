@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError
-from ..events import Event, LogRecord
+from ..events import Event, LogRecord, artifact
 from ..model.genotype import Genotype, parse_genotype
 from ..model.spaces import discrete_weights
 from ..model.supernet import (
@@ -52,6 +52,7 @@ from ..model.supernet import (
     NB201Cell,
     freeze_cell,
 )
+from ..registries import SPACES
 from ..train.setup import current_genotype, make_optimisers
 from .base import Method, MethodRun, register
 
@@ -88,6 +89,12 @@ class LFRRun(MethodRun):
 
     def model_options(self) -> dict[str, Any]:
         return {"staged": True}
+
+    def artifacts(self) -> tuple[dict[str, Any], ...]:
+        cells = SPACES.get(self.cfg.space).cell_types
+        return (artifact("lfr_stage", "stage", "LFR-DARTS stage"),
+                *(artifact(f"lfr_cells_{t}", "stage_cells",
+                           f"LFR-DARTS cells frozen per stage, {t} cell", cell=t) for t in cells))
 
     # --- which modules belong to a stage ---------------------------------------------------
     def _modules(self, model: Supernet, k: int) -> list[nn.Module]:

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import ConfigError
+from ..events import artifact
+from ..registries import SPACES
 from .base import Method, MethodRun, offer_preset, register
 
 if TYPE_CHECKING:
@@ -35,6 +37,14 @@ if TYPE_CHECKING:
 class PCDartsRun(MethodRun):
     def model_options(self) -> dict[str, Any]:
         return {"partial_k": self.cfg.pc_k, "edge_norm": True}
+
+    def artifacts(self) -> tuple[dict[str, Any], ...]:
+        out: list[dict[str, Any]] = []
+        for t in SPACES.get(self.cfg.space).cell_types:
+            out += [artifact(f"edge_weight_{t}", "edge_weights",
+                             f"PC-DARTS edge weights softmax(β), {t} cell", cell=t),
+                    artifact(f"beta_{t}", "edge_logits", f"PC-DARTS β, {t} cell", cell=t)]
+        return tuple(out)
 
     def extras(self, s: SearchSetup) -> dict[str, np.ndarray]:
         out = {}

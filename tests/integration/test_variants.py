@@ -406,3 +406,26 @@ def test_offer_preset_passes_extra_fields_to_preset() -> None:
     finally:
         PRESETS.pop(title, None)
         PRESETS.pop(title + " 2", None)
+
+
+# --- typed artifacts: what a method declares is what it stores ---------------------------------
+
+@pytest.mark.parametrize("method, kinds", [
+    ("pc-darts", {"edge_weights", "edge_logits"}), ("lfr-darts", {"stage", "stage_cells"}),
+    ("darts", set())])
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_declared_artifacts_are_the_extras_the_run_stores(method, kinds, space):
+    from darts_engine.events import RunStarted
+
+    events = []
+    cfg = tiny(space=space, method=method, pc_k=2, epochs=3 if method == "lfr-darts" else 1)
+    result = search(cfg, events.append)
+    assert result.status == "completed", result.error
+    started = next(e for e in events if isinstance(e, RunStarted))
+    epoch = next(e for e in events if isinstance(e, EpochRecord))
+    assert started.task == "classification"
+    assert [m["name"] for m in started.metrics if m["headline"]] == ["val_acc"]
+    assert {a["name"] for a in started.artifacts} == set(epoch.extras)
+    assert {a["kind"] for a in started.artifacts} == kinds
+    cells = {a["cell"] for a in started.artifacts if a["kind"] != "stage"}
+    assert cells <= set(SPACES.get(space).cell_types)

@@ -240,3 +240,43 @@ def test_weights_first_lr_per_iteration_follows_autodl_scheduler():
         k = (r.step - 1) % n
         assert r.lr == pytest.approx(_autodl_cosine(0.05, 0.002, 3, r.epoch, k / n), abs=1e-15)
     assert steps[0].lr == 0.05 and steps[-1].lr == pytest.approx(0.002 + 0.048 * 0.25)
+
+
+# --- the method's extra loss terms: one call site per step, added to the task's loss ----------
+
+C_TERM = 0.37
+
+
+def _alpha_term(model, batch):
+    return C_TERM * (model.alphas["cell"] ** 2).sum()   # ∇_α = 2c·α
+
+
+def _weight_term(model, batch):
+    w = next(iter(model.weight_parameters()))
+    return C_TERM * (w ** 2).sum()                       # ∇_w = 2c·w (first weight only)
+
+
+@pytest.mark.parametrize("rule", [bilevel_first_order, single_level])
+def test_alpha_loss_term_adds_exactly_its_own_gradient(rule):
+    grads = {}
+    for with_term in (False, True):
+        ctx, train, held = _setup(seed=3)
+        ctx.grad_clip = 0.0
+        alpha0 = ctx.model.alphas["cell"].detach().clone()
+        ctx.alpha_terms = _alpha_term if with_term else None
+        rule(ctx, train, held)
+        grads[with_term] = ctx.model.alphas["cell"].grad.detach().clone()
+    assert torch.allclose(grads[True] - grads[False], 2 * C_TERM * alpha0, rtol=1e-9, atol=1e-12)
+
+
+def test_weight_loss_term_adds_exactly_its_own_gradient():
+    grads = {}
+    for with_term in (False, True):
+        ctx, train, held = _setup(seed=4)
+        ctx.grad_clip, ctx.update_alpha = 0.0, False    # the w step alone, unclipped
+        w = next(iter(ctx.model.weight_parameters()))
+        w0 = w.detach().clone()
+        ctx.weight_terms = _weight_term if with_term else None
+        bilevel_first_order(ctx, train, held)
+        grads[with_term] = w.grad.detach().clone()
+    assert torch.allclose(grads[True] - grads[False], 2 * C_TERM * w0, rtol=1e-9, atol=1e-12)
