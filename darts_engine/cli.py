@@ -135,8 +135,11 @@ def _fan_out(*sinks: Any) -> Any:
     return emit
 
 
-def _finish(run_id: str, result: SearchResult) -> int:
+def _finish(run_id: str, result: SearchResult | None) -> int:
     print(f"run id: {run_id}")
+    if result is None:  # the loop never ran to its end (stopped while queued)
+        print("error: the run ended before its search finished", file=sys.stderr)
+        return 1
     print(result.genotype)
     if result.status == "failed":
         print(f"error: the run failed: {result.error}", file=sys.stderr)

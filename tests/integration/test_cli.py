@@ -6,7 +6,6 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
-import pytest
 
 from darts_engine.monitor.alerts import alert_line
 from darts_engine.runs.store import RunStore
@@ -60,35 +59,14 @@ def test_output_for_logs_has_plain_epoch_lines_and_local_created_times(home):
     assert "e+09" not in listing.stdout
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--epochs", "-5"], "epochs must be >= 1"),
-    (["--batch-size", "0"], "batch_size must be >= 1"),
-    (["--space", "resnet"], "space must be one of"),
-    (["--algorithm", "evolution"], "algorithm must be one of"),
-    (["--dataset", "imagenet"], "dataset must be one of"),
-    (["--dataset", "cifar10", "--data-root", "/nonexistent/dir"], "data_root"),
-    (["--batch-size", "4000"], "batch_size must be <="),
-])
-def test_bad_input_exits_2_with_the_field_and_leaves_no_run(home, args, words):
-    p = cli(home, "search", *TINY, *args)
+def test_bad_input_exits_2_with_the_field_and_leaves_no_run(home):
+    # The real exit code of the process; every other bad-input case runs in-process
+    # (tests/unit/test_cli_args.py).
+    p = cli(home, "search", *TINY, "--epochs", "-5")
     assert p.returncode == 2, (p.stdout, p.stderr)
-    assert words in p.stderr
+    assert "epochs must be >= 1" in p.stderr
     assert "Traceback" not in p.stderr
     assert RunStore(home).list_runs().empty
-
-
-def test_missing_dataset_says_where_it_looked(home, tmp_path):
-    root = tmp_path / "data"
-    root.mkdir()
-    p = cli(home, "search", "--dataset", "cifar10", "--data-root", str(root))
-    assert p.returncode == 2
-    assert str(root) in p.stderr and "--download" in p.stderr
-    assert RunStore(home).list_runs().empty
-
-
-def test_unknown_run_is_a_clean_error(home):
-    p = cli(home, "show", "20990101-000000-dead")
-    assert p.returncode == 2 and "Traceback" not in p.stderr
 
 
 def test_alerts_are_printed_as_they_fire_and_listed_by_show(home):
