@@ -46,8 +46,7 @@ def status_section(view: RunView, status: dict[str, Any]) -> None:
                 if is_active(state) and np.isfinite(sps) and sps > 0 else "–")
     eta = status["eta_s"]
     c[3].metric("ETA", format_duration(eta) if is_active(state) else "–")
-    best = view.run.get("best_val_acc")
-    c[4].metric("Best val acc", "–" if best is None else f"{100 * best:.1f}%")
+    c[4].metric(*_best_headline(view))
     with c[5]:
         _controls(run_id, state)
     fraction = min(1.0, status["step"] / total) if total and spe else status["epoch"] / epochs
@@ -62,6 +61,20 @@ def status_section(view: RunView, status: dict[str, Any]) -> None:
                  else error, icon=":material/error:")
     if message := st.session_state.pop("live_control_error", None):
         st.warning(message)
+
+
+def _best_headline(view: RunView) -> tuple[str, str]:
+    """(label, best value so far) of the run's declared headline metric; runs without a
+    declaration show the stored best validation accuracy."""
+    h = view.headline
+    if h is None:
+        best = view.run.get("best_val_acc")
+        return "Best val acc", "–" if best is None else f"{100 * best:.1f}%"
+    values = view.epochs[h["name"]].dropna() if h["name"] in view.epochs else []
+    if not len(values):
+        return f"Best {h['label']}", "–"
+    best = values.max() if h.get("higher_is_better", True) else values.min()
+    return f"Best {h['label']}", f"{float(h.get('scale', 1.0)) * best:.1f}{h.get('unit', '')}"
 
 
 def _controls(run_id: str, state: str) -> None:
