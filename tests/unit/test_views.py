@@ -27,11 +27,12 @@ def _fill(store: RunStore, epoch_times=(2.0, 4.0), epochs=4, finish=None, steps_
     for e, t in enumerate(epoch_times):
         for _ in range(SPE):
             step += 1
-            rec(StepRecord(epoch=e, step=step, train_loss=1.0 / step, train_acc=0.1 * step,
+            rec(StepRecord(epoch=e, step=step, train_loss=1.0 / step,
+                           metrics={"train_acc": 0.1 * step},
                            alphas=_alpha(step) if steps_alpha else None))
-        rec(EpochRecord(epoch=e, step=step, train_loss=0.5, train_acc=0.5, val_loss=0.6,
-                        val_acc=0.4 + 0.1 * e, lr=0.1, epoch_time=t, wall_time=t,
-                        alphas=_alpha(100 + e), genotype=""))
+        rec(EpochRecord(epoch=e, step=step, train_loss=0.5, val_loss=0.6, lr=0.1,
+                        epoch_time=t, wall_time=t, alphas=_alpha(100 + e), genotype="",
+                        metrics={"train_acc": 0.5, "val_acc": 0.4 + 0.1 * e}))
     if finish:
         rec(RunFinished(status=finish, epochs_done=len(epoch_times)))
     rec.close()
