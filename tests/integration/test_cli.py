@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -93,3 +94,25 @@ def test_alert_line_counts_epochs_from_one_and_names_the_source():
     assert line.startswith("alert epoch 12: DARTS+: ≥ 2 skip connections: 2 skip_connect — ")
     assert "Liang et al. 2019" in line and line.endswith("the run stops")
     assert alert_line(0, "unknown-rule", "m") == "alert epoch 1: m"
+
+
+def test_ctrl_c_stops_the_run_between_steps_and_exits_130(home, capsys, monkeypatch):
+    # In-process through cli.main: the first wait on the run is cut by Ctrl-C, as in a terminal.
+    from darts_engine import cli as cli_module
+    from darts_engine.runs.manager import RunManager
+    wait, calls = RunManager.wait, []
+
+    def interrupted_once(self, run_id, timeout=600.0):
+        calls.append(run_id)
+        if len(calls) == 1:
+            time.sleep(1.0)  # a few steps in
+            raise KeyboardInterrupt
+        return wait(self, run_id, timeout)
+
+    monkeypatch.setattr(RunManager, "wait", interrupted_once)
+    code = cli_module.main(["--home", str(home), "search", *TINY, "--epochs", "200",
+                            "--no-progress"])
+    assert code == 130 and len(calls) == 2
+    (run,) = RunStore(home).list_runs().to_dict("records")
+    assert run["status"] == "stopped" and run["epochs_done"] < 200
+    assert "stopping after the current step" in capsys.readouterr().err
