@@ -109,7 +109,8 @@ class Progress:
             done = (ev.step - 1) % max(1, self.steps) + 1
             bar = "#" * int(20 * done / max(1, self.steps))
             print(f"\repoch {ev.epoch + 1}/{self.epochs} [{bar:<20}] loss {ev.train_loss:.3f} "
-                  f"acc {ev.metrics.get(self.train_metric, math.nan):.3f}", end="", file=sys.stderr, flush=True)
+                  f"acc {ev.metrics.get(self.train_metric, math.nan):.3f}", end="",
+                  file=sys.stderr, flush=True)
         elif isinstance(ev, EpochRecord):
             left = (self.epochs - ev.epoch - 1) * ev.epoch_time
             back = "\r" if self.tty else ""  # over the bar drawn by the step lines

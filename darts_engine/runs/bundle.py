@@ -85,6 +85,10 @@ _RUN_KEYS: dict[str, tuple[str, bool]] = {
     "last_val_acc": ("float", True), "genotype": ("str", False), "ops": ("list", False),
     "edges": ("dict", False), "pid": ("int", True),
 }
+# Keys a bundle written before runs declared their task, metrics and artifacts lacks; the store
+# fills in the defaults for such a run (RunStore.get_run).
+_OPTIONAL_RUN_KEYS: dict[str, tuple[str, bool]] = {
+    "task": ("str", False), "metrics": ("list", False), "artifacts": ("list", False)}
 
 
 class BundleError(StoreError):
@@ -289,10 +293,12 @@ def _check_run(data: Any) -> dict[str, Any]:
                           f"{type(data).__name__}. {_HOW}")
     if missing := [k for k in _RUN_KEYS if k not in data]:
         raise BundleError(f"run.json lacks {', '.join(missing)}. {_HOW}")
-    if unknown := sorted(set(data) - set(_RUN_KEYS)):
+    if unknown := sorted(set(data) - set(_RUN_KEYS) - set(_OPTIONAL_RUN_KEYS)):
         raise BundleError(f"run.json has unknown key(s) {', '.join(unknown)}; it may come from "
                           "a newer DARTboard. Update DARTboard to import it.")
-    for key, (kind, nullable) in _RUN_KEYS.items():
+    for key, (kind, nullable) in {**_RUN_KEYS, **_OPTIONAL_RUN_KEYS}.items():
+        if key not in data:
+            continue
         value = data[key]
         if not (value is None and nullable) and not _kind_ok(value, kind):
             article = "an" if kind == "int" else "a"

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import FIELDS
 from ..events import (
     AlertRecord,
     EpochRecord,
@@ -39,11 +40,20 @@ from ..events import (
     RunFinished,
     RunStarted,
     StepRecord,
+    artifact,
 )
+from ..registries import TASKS
 from .states import RunState, names
 
 APPLICATION_ID = 0x44415254  # b"DART": PRAGMA application_id marks the file as ours
-SCHEMA_VERSION = 1           # PRAGMA user_version
+SCHEMA_VERSION = 2           # PRAGMA user_version; 2: runs.declaration_json
+# Schema version -> the statements that bring a store of that version up one version.
+_MIGRATIONS = {1: ["ALTER TABLE runs ADD COLUMN declaration_json TEXT NOT NULL DEFAULT '{}'"]}
+# Runs recorded before they declared their artifacts (schema 1): extras name -> kind, cell.
+_LEGACY_ARTIFACTS = ((re.compile(r"edge_weight_(\w+)"), "edge_weights", "edge weights softmax(β)"),
+                     (re.compile(r"beta_(\w+)"), "edge_logits", "β"),
+                     (re.compile(r"lfr_stage"), "stage", "stage"),
+                     (re.compile(r"lfr_cells_(\w+)"), "stage_cells", "cells frozen per stage"))
 DB_NAME = "dartboard.db"
 BUSY_TIMEOUT_S = 10.0
 ACTIVE = names("active")       # someone should be writing the run (SQL `IN` tuples below)
@@ -65,7 +75,8 @@ CREATE TABLE runs (id TEXT PRIMARY KEY, name TEXT NOT NULL, config_json TEXT NOT
     updated_at REAL NOT NULL, error TEXT NOT NULL DEFAULT '', device TEXT NOT NULL DEFAULT '',
     n_params INTEGER, steps_per_epoch INTEGER, epochs_done INTEGER NOT NULL DEFAULT 0,
     best_val_acc REAL, last_val_acc REAL, genotype TEXT NOT NULL DEFAULT '',
-    ops_json TEXT NOT NULL DEFAULT '[]', edges_json TEXT NOT NULL DEFAULT '{}', pid INTEGER);
+    ops_json TEXT NOT NULL DEFAULT '[]', edges_json TEXT NOT NULL DEFAULT '{}', pid INTEGER,
+    declaration_json TEXT NOT NULL DEFAULT '{}');
 CREATE INDEX runs_created ON runs (created_at);
 CREATE TABLE step_metrics (run_id TEXT NOT NULL, step INTEGER NOT NULL, epoch INTEGER NOT NULL,
     train_loss REAL, train_acc REAL, val_loss REAL, val_acc REAL, lr REAL, arch_lr REAL,
@@ -97,9 +108,11 @@ _INSERT_RUN = ("INSERT INTO runs (id, name, config_json, status, created_at, upd
                "VALUES (:id, :name, :config, :status, :now, :now, :pid)")
 _INSERT_WHOLE_RUN = """INSERT INTO runs (id, name, config_json, status, created_at, started_at,
     finished_at, updated_at, error, device, n_params, steps_per_epoch, epochs_done, best_val_acc,
-    last_val_acc, genotype, ops_json, edges_json, pid) VALUES (:id, :name, :config, :status,
+    last_val_acc, genotype, ops_json, edges_json, pid, declaration_json) VALUES (:id, :name,
+    :config, :status,
     :created_at, :started_at, :finished_at, :updated_at, :error, :device, :n_params,
-    :steps_per_epoch, :epochs_done, :best_val_acc, :last_val_acc, :genotype, :ops, :edges, NULL)"""
+    :steps_per_epoch, :epochs_done, :best_val_acc, :last_val_acc, :genotype, :ops, :edges, NULL,
+    :declaration)"""
 _INSERT_STEP = (f"INSERT OR REPLACE INTO step_metrics (run_id, {', '.join(_STEP_COLS)}) "
                 f"VALUES (?{', ?' * len(_STEP_COLS)})")
 _INSERT_EPOCH = (f"INSERT OR REPLACE INTO epoch_metrics (run_id, {', '.join(_EPOCH_COLS)}, "
@@ -112,7 +125,9 @@ _INSERT_ALERT = ("INSERT INTO alerts (run_id, epoch, rule, message, action, ts) 
 _TOUCH = "UPDATE runs SET updated_at = ? WHERE id = ?"
 _STARTED = """UPDATE runs SET status = 'running', started_at = :now, finished_at = NULL,
     error = '', config_json = :config, device = :device, n_params = :n_params,
-    steps_per_epoch = :spe, ops_json = :ops, edges_json = :edges, pid = :pid WHERE id = :id"""
+    steps_per_epoch = :spe, ops_json = :ops, edges_json = :edges, pid = :pid,
+    declaration_json = :declaration WHERE id = :id"""
+_EXTRA_NAMES = "SELECT DISTINCT name FROM extras WHERE run_id = ? ORDER BY name"
 _SUMMARY = """UPDATE runs SET epochs_done = :done,
     best_val_acc = (SELECT MAX(val_acc) FROM epoch_metrics WHERE run_id = :id),
     last_val_acc = (SELECT val_acc FROM epoch_metrics WHERE run_id = :id
@@ -253,6 +268,12 @@ def _init_schema(con: sqlite3.Connection, path: Path) -> None:
             con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif app_id != APPLICATION_ID:
             raise _refuse(path, "is an SQLite database of another application")
+        elif version in _MIGRATIONS:
+            while version < SCHEMA_VERSION:  # a store of an older version, brought up once
+                for statement in _MIGRATIONS[version]:
+                    con.execute(statement)
+                version += 1
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version != SCHEMA_VERSION:
             raise _refuse(path, f"has DARTboard schema version {version}; this version "
                                 f"reads {SCHEMA_VERSION}")
@@ -454,7 +475,9 @@ class RunStore:
                       for row in epochs[ind].to_dict("records")]
         params = {**{k: run[k] for k in _WHOLE_RUN_KEYS},
                   "config": _dumps(run["config"], "config"), "ops": json.dumps(list(run["ops"])),
-                  "edges": json.dumps({k: list(v) for k, v in run["edges"].items()})}
+                  "edges": json.dumps({k: list(v) for k, v in run["edges"].items()}),
+                  "declaration": _dumps({k: run[k] for k in ("task", "metrics", "artifacts")}
+                                        if run.get("task") else {}, "declaration")}
         with self._tx() as con:
             run_id = run["id"]
             # A leftover folder of that id could hold another run's checkpoint: avoid it too.
@@ -546,7 +569,28 @@ class RunStore:
         run = dict(zip([d[0] for d in cur.description], row, strict=True))
         for key in ("config", "ops", "edges"):
             run[key] = json.loads(run.pop(f"{key}_json"))
+        stored = json.loads(run.pop("declaration_json"))
+        run.update(self._declaration(run_id, run["config"], stored))
         return run
+
+    def _declaration(self, run_id: str, config: dict[str, Any],
+                     stored: dict[str, Any]) -> dict[str, Any]:
+        """task, metrics, artifacts as the run declared them; for a run recorded before runs
+        declared them: the config's task (the default one where the config has none), its
+        metrics, and the artifacts the stored extras names show."""
+        if stored.get("task"):
+            return {k: stored[k] for k in ("task", "metrics", "artifacts")}
+        task = config.get("task") or FIELDS["task"].default
+        metrics = [dict(m) for m in TASKS.get(task).metrics] if task in TASKS else []
+        artifacts = []
+        for (name,) in self._con().execute(_EXTRA_NAMES, (run_id,)):
+            for pattern, kind, label in _LEGACY_ARTIFACTS:
+                if (m := pattern.fullmatch(name)) is not None:
+                    cell = m.group(1) if m.groups() else None
+                    artifacts.append(artifact(name, kind, label + (f", {cell} cell" if cell
+                                                                   else ""), cell=cell))
+                    break
+        return {"task": task, "metrics": metrics, "artifacts": artifacts}
 
     def list_runs(self) -> pd.DataFrame:
         """One row per run, newest first. Times are Unix seconds; duration_s runs to the
@@ -768,7 +812,9 @@ class Recorder:
                   "device": ev.device, "n_params": ev.n_params, "spe": ev.steps_per_epoch,
                   "ops": json.dumps(list(ev.ops)),
                   "edges": json.dumps({k: list(v) for k, v in ev.edges.items()}),
-                  "pid": os.getpid()}
+                  "pid": os.getpid(),
+                  "declaration": _dumps({"task": ev.task, "metrics": list(ev.metrics),
+                                         "artifacts": list(ev.artifacts)}, "declaration")}
         self._steps, self._alphas = [], []
         with self._tx() as con:
             for sql in _DELETE_FROM_EPOCH:

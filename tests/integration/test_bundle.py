@@ -122,7 +122,11 @@ def test_every_method_and_space_round_trips(tmp_path, kind, name):
     store = RunStore(tmp_path / "a")
     run_id = record(store, cfg, "")
     fresh = RunStore(tmp_path / "b")
-    assert_same_run(store, run_id, fresh, import_bundle(fresh, export_bundle(store, run_id)))
+    new_id = import_bundle(fresh, export_bundle(store, run_id))
+    assert_same_run(store, run_id, fresh, new_id)
+    declared = [{k: run[k] for k in ("task", "metrics", "artifacts")}
+                for run in (store.get_run(run_id), fresh.get_run(new_id))]
+    assert declared[0] == declared[1] and declared[0]["metrics"]  # the declaration travels
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])

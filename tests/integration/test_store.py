@@ -638,3 +638,46 @@ def test_missing_or_corrupt_checkpoint_is_a_checkpoint_error(tmp_path: Path, con
         path.write_bytes(content)
     with pytest.raises(CheckpointError, match=str(path)):
         load_checkpoint(path)
+
+
+# --- the run's declaration (task, metrics, artifacts) and the schema-1 migration -----------------
+
+def test_the_declaration_round_trips(store: RunStore) -> None:
+    from darts_engine.events import artifact, metric
+
+    run_id = store.create_run(CONFIG)
+    declared = (metric("neg_mse", "negative MSE", headline=True),)
+    arts = (artifact("grid", "image_grid", "a grid"),)
+    ev = RunStarted({**CONFIG, "cells": 8}, "cpu", 1234, SPE, OPS, EDGES, task="toy",
+                    metrics=declared, artifacts=arts)
+    rec = store.recorder(run_id)
+    rec(ev)
+    rec.close()
+    run = store.get_run(run_id)
+    assert (run["task"], run["metrics"], run["artifacts"]) == ("toy", list(declared), list(arts))
+
+
+def test_a_schema_1_store_is_migrated_and_old_runs_get_the_default_declaration(tmp_path) -> None:
+    home = tmp_path / "home"
+    s = RunStore(home)
+    run_id = s.create_run(CONFIG)
+    rec = s.recorder(run_id)
+    rec(started())
+    rec(epoch_record(0))
+    rec.close()
+    s.close()
+    con = sqlite3.connect(home / "dartboard.db")  # back to schema 1, as an old version wrote it
+    con.execute("ALTER TABLE runs DROP COLUMN declaration_json")
+    con.execute("UPDATE extras SET name = 'edge_weight_normal' WHERE run_id = ?", (run_id,))
+    con.execute("PRAGMA user_version = 1")
+    con.commit()
+    con.close()
+    run = RunStore(home).get_run(run_id)
+    assert run["task"] == "classification"
+    assert [(m["name"], m["headline"]) for m in run["metrics"]] == [("train_acc", False),
+                                                                   ("val_acc", True)]
+    assert [(a["name"], a["kind"], a["cell"]) for a in run["artifacts"]] == [
+        ("edge_weight_normal", "edge_weights", "normal")]
+    con = sqlite3.connect(home / "dartboard.db")
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+    con.close()
