@@ -15,6 +15,7 @@ import importlib
 PLUGINS = (
     "train.algorithms", "train.data", "model.spaces",                    # update rules, data, spaces
     "tasks.classification",                                              # tasks
+    "truth.reader",                                                      # ground-truth tables
     "methods.base", "methods.pcdarts", "methods.smoothing", "methods.lfr",  # darts first
 )
 for _module in PLUGINS:
