@@ -171,16 +171,16 @@ KNOWN_KINDS = ("edge_weights", "edge_logits", *STAGE_KINDS)  # kinds this page d
 def stages_section(view: RunView, status: dict[str, Any]) -> None:
     """Artifacts of kind stage / stage_cells (LFR-DARTS): the stage searched now and the cell
     each stage derived so far."""
-    if not (any(k in view.artifacts for k in STAGE_KINDS) or view.lfr):
+    if not any(k in view.artifacts for k in STAGE_KINDS):
         return
     method = view.config.get("method", "")
     st.subheader("Cells per depth · "
                  + (METHODS.get(method).label if method in METHODS else method))
-    cells = {c: view.lfr[f"lfr_cells_{c}"] for c in view.cells if f"lfr_cells_{c}" in view.lfr}
-    if "lfr_stage" not in view.lfr or not cells:
+    cells = view.stage_cells
+    if view.stage is None or not cells:
         st.info("The stages' cells appear when the first epoch ends.")
         return
-    stage = int(view.lfr["lfr_stage"][0])
+    stage = int(view.stage[0])
     n_stages = next(iter(cells.values())).shape[0]
     state = status["state"]
     # The current stage's cell is final only when the run completed (a stopped run resumes it).

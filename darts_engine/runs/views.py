@@ -1,13 +1,14 @@
 """The read model: one run as a page draws it, read from the store without Streamlit (in the
 spirit of Aim's read API between the store and the UI). `load_view(store, run_id)` gives the
 epochs, strided steps, the merged α timeline, the space's ops and edges, op masks, the run's
-relaxation, per-epoch extras (PC-DARTS β, LFR-DARTS stage cells), logs and alerts, and the run's
-declared metrics and artifacts; `run_status` the status/ETA when no live manager knows the run;
-`list_runs` the runs listing after marking runs whose writer is gone. Pages only cache and draw.
+relaxation, the run's declared metrics, and the per-epoch artifacts it declared, found by kind
+(edge weights β, stage cells), logs and alerts; `run_status` the status/ETA when no live manager
+knows the run; `list_runs` the runs listing after marking runs whose writer is gone. Pages only cache and draw.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,11 +37,13 @@ class RunView:
     ops: tuple[str, ...]
     edges: dict[str, tuple[str, ...]]
     param_free: tuple[str, ...]
-    betas: dict[str, tuple[np.ndarray, np.ndarray]]  # PC-DARTS: cell -> (epochs, raw β (T, edges))
-    # PC-DARTS: cell -> (epochs, edge weights (T, edges)): softmax of β over each node's inputs
+    # Per-epoch artifacts, found through the run's declaration by kind (never by name):
+    # kind edge_logits: cell -> (epochs, raw β (T, edges)) (PC-DARTS)
+    betas: dict[str, tuple[np.ndarray, np.ndarray]]
+    # kind edge_weights: cell -> (epochs, (T, edges)), softmax of β over each node's inputs
     edge_weights: dict[str, tuple[np.ndarray, np.ndarray]]
-    # LFR-DARTS, latest epoch: "lfr_stage" (1,) and "lfr_cells_<t>" (stages, edges, ops)
-    lfr: dict[str, np.ndarray]
+    stage: np.ndarray | None        # kind stage, latest epoch: (1,) the stage searched now
+    stage_cells: dict[str, np.ndarray]  # kind stage_cells, latest: cell -> (stages, edges, ops)
     logs: pd.DataFrame              # the last log lines
     alerts: pd.DataFrame
     # The run's declaration (RunStarted): metric dicts, and artifact dicts grouped by kind.
@@ -147,6 +150,22 @@ def _alpha_timeline(s: RunStore, run_id: str, cells: tuple[str, ...]
     return index, arrays
 
 
+def _histories(s: RunStore, run_id: str, artifacts: Iterable[dict[str, Any]],
+               edges: dict[str, tuple[str, ...]]
+               ) -> dict[str | None, tuple[np.ndarray, np.ndarray]]:
+    """cell (None for a run-wide artifact) -> (epochs, values (T, ...)) of the declared
+    artifacts that have been recorded; artifacts of a cell the run lacks are skipped."""
+    out = {}
+    for artifact in artifacts:
+        cell = artifact.get("cell")
+        if cell is not None and cell not in edges:
+            continue
+        idx, values = s.extras_history(run_id, str(artifact["name"]))
+        if len(idx):
+            out[cell] = (idx["epoch"].to_numpy(), values)
+    return out
+
+
 def load_view(s: RunStore, run_id: str, *, steps: bool = True,
               max_step_points: int = MAX_STEP_POINTS) -> RunView:
     """The run's data as of now. Raises RunNotFound. steps=False skips the per-step metrics
@@ -154,24 +173,20 @@ def load_view(s: RunStore, run_id: str, *, steps: bool = True,
     run = s.get_run(run_id)
     ops, edges, param_free = _space_info(run)
     index, alphas = _alpha_timeline(s, run_id, tuple(edges))
-    betas, edge_weights, lfr = {}, {}, {}
-    for cell in edges:
-        for name, into in ((f"beta_{cell}", betas), (f"edge_weight_{cell}", edge_weights)):
-            idx, values = s.extras_history(run_id, name)
-            if len(idx):
-                into[cell] = (idx["epoch"].to_numpy(), values)
-    for name in ("lfr_stage", *(f"lfr_cells_{cell}" for cell in edges)):
-        idx, values = s.extras_history(run_id, name)  # recorded by LFR-DARTS only
-        if len(idx):
-            lfr[name] = values[-1]
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for artifact in run.get("artifacts") or ():
         by_kind.setdefault(str(artifact.get("kind", "")), []).append(dict(artifact))
+    histories = {kind: _histories(s, run_id, by_kind.get(kind, ()), edges)
+                 for kind in ("edge_logits", "edge_weights", "stage", "stage_cells")}
+    stage = histories["stage"].get(None)
     return RunView(run=run, epochs=s.epoch_metrics(run_id),
                    steps=(s.step_metrics(run_id, max_points=max_step_points) if steps
                           else pd.DataFrame(columns=["step"])),
                    alpha_index=index, alphas=alphas, ops=ops, edges=edges,
-                   param_free=param_free, betas=betas, edge_weights=edge_weights, lfr=lfr,
+                   param_free=param_free, betas=histories["edge_logits"],
+                   edge_weights=histories["edge_weights"],
+                   stage=stage[1][-1] if stage is not None else None,
+                   stage_cells={c: v[-1] for c, (_, v) in histories["stage_cells"].items()},
                    logs=s.logs(run_id, limit=50),
                    alerts=s.alerts(run_id),
                    metrics=tuple(dict(m) for m in run.get("metrics") or ()),

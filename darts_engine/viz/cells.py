@@ -102,7 +102,7 @@ def _cell_title(cell: str, topology: CellTopology) -> str:
 
 def stage_cells(cells: Mapping[str, np.ndarray], ops: Sequence[str], topology: CellTopology
                 ) -> list[tuple[int, str, dict[str, str]]]:
-    """LFR-DARTS: the cell derived at each stage, from one epoch's `lfr_cells_<t>` arrays
+    """LFR-DARTS: the cell derived at each stage, from one epoch's stage_cells artifacts
     (cell type -> (stages, edges, ops), 0/1 mixing weights in α's layout; lfr.py).
     Returns (stage, genotype text, cell type -> DOT) per stage reached, shallow to deep; cell
     types that do not occur at a stage's depth (all-zero rows) are left out. `topology`: the

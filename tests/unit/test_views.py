@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from darts_engine.events import EpochRecord, RunFinished, RunStarted, StepRecord
+from darts_engine.events import EpochRecord, RunFinished, RunStarted, StepRecord, artifact
 from darts_engine.registries import SPACES
 from darts_engine.runs.store import RunStore
 from darts_engine.runs.views import list_runs, load_view, run_status
@@ -17,12 +17,15 @@ def _alpha(value: float) -> dict[str, np.ndarray]:
     return {"cell": np.full((EDGES, OPS), value, np.float32)}
 
 
-def _fill(store: RunStore, epoch_times=(2.0, 4.0), epochs=4, finish=None, steps_alpha=True):
-    """epochs_done = len(epoch_times); step k carries α = k, epoch e's record α = 100 + e."""
+def _fill(store: RunStore, epoch_times=(2.0, 4.0), epochs=4, finish=None, steps_alpha=True,
+          artifacts=(), extras=lambda e: {}):
+    """epochs_done = len(epoch_times); step k carries α = k, epoch e's record α = 100 + e;
+    the run declares `artifacts` and epoch e records `extras(e)`."""
     run_id = store.create_run({"space": "nb201", "epochs": epochs}, name="by hand")
     rec = store.recorder(run_id)
     rec(RunStarted(config={"space": "nb201", "epochs": epochs}, device="cpu", n_params=1,
-                   steps_per_epoch=SPE, ops=SPACE.ops, edges={"cell": SPACE.edge_labels}))
+                   steps_per_epoch=SPE, ops=SPACE.ops, edges={"cell": SPACE.edge_labels},
+                   task="classification", artifacts=tuple(artifacts)))
     step = 0
     for e, t in enumerate(epoch_times):
         for _ in range(SPE):
@@ -32,7 +35,8 @@ def _fill(store: RunStore, epoch_times=(2.0, 4.0), epochs=4, finish=None, steps_
                            alphas=_alpha(step) if steps_alpha else None))
         rec(EpochRecord(epoch=e, step=step, train_loss=0.5, val_loss=0.6, lr=0.1,
                         epoch_time=t, wall_time=t, alphas=_alpha(100 + e), genotype="",
-                        metrics={"train_acc": 0.5, "val_acc": 0.4 + 0.1 * e}))
+                        metrics={"train_acc": 0.5, "val_acc": 0.4 + 0.1 * e},
+                        extras=extras(e)))
     if finish:
         rec(RunFinished(status=finish, epochs_done=len(epoch_times)))
     rec.close()
@@ -101,6 +105,41 @@ def test_artifacts_are_grouped_by_kind_and_the_headline_found(store, monkeypatch
     assert sorted(view.artifacts) == ["edge_logits", "edge_weights", "toy"]
     assert [a["name"] for a in view.artifacts["toy"]] == ["toy_a", "toy_b"]
     assert view.headline["name"] == "val_acc"
+
+
+def test_artifacts_are_read_through_the_declaration_by_kind_never_by_name(store):
+    """Declared names without the old prefixes are found by kind; a prefixed extra the run
+    did not declare is ignored; a cell the run lacks is skipped."""
+    declared = (artifact("w_of_edges", "edge_weights", "w", cell="cell"),
+                artifact("raw", "edge_logits", "raw", cell="cell"),
+                artifact("elsewhere", "edge_logits", "x", cell="reduce"),
+                artifact("where_now", "stage", "stage"),
+                artifact("frozen", "stage_cells", "frozen", cell="cell"))
+    run_id = _fill(store, artifacts=declared, extras=lambda e: {
+        "w_of_edges": np.full(EDGES, 0.1 * (e + 1), np.float32),
+        "raw": np.full(EDGES, -e, np.float32), "elsewhere": np.zeros(EDGES, np.float32),
+        "where_now": np.array([e], np.float32),
+        "frozen": np.full((2, EDGES, OPS), e, np.float32),
+        "edge_weight_cell": np.full(EDGES, 9.0, np.float32)})   # undeclared: ignored
+    view = load_view(store, run_id)
+    epochs, weights = view.edge_weights["cell"]
+    assert epochs.tolist() == [0, 1] and weights[:, 0] == pytest.approx([0.1, 0.2])
+    assert sorted(view.betas) == ["cell"] and view.betas["cell"][1][:, 0].tolist() == [0, -1]
+    assert view.stage.tolist() == [1.0]                     # the latest epoch's
+    assert sorted(view.stage_cells) == ["cell"] and view.stage_cells["cell"].shape == (2, EDGES,
+                                                                                       OPS)
+    assert (view.stage_cells["cell"] == 1).all()
+    # snapshot 1 is epoch 0's end: its edge weights; snapshot 2 is mid epoch 1: still epoch 0's
+    assert view.edge_weights_at(1)["cell"][0] == pytest.approx(0.1)
+    assert view.edge_weights_at(2)["cell"][0] == pytest.approx(0.1)
+    assert view.edge_weights_at(3)["cell"][0] == pytest.approx(0.2)
+
+
+def test_a_run_without_declared_artifacts_has_none(store):
+    view = load_view(store, _fill(store, extras=lambda e: {
+        "edge_weight_cell": np.ones(EDGES, np.float32)}))
+    assert view.edge_weights == {} and view.betas == {} and view.stage is None
+    assert view.stage_cells == {} and view.edge_weights_at(1) == {}
 
 
 def test_list_runs_marks_a_run_whose_writer_is_gone(store):
