@@ -2,7 +2,8 @@
 
 - Partial channel connections (their model_search.py `MixedOp`, `channel_shuffle`): every
   MixedOp runs its ops on the first C/K channels (K = `pc_k`); the rest bypass them (2×2
-  max-pooled on reduction edges); then a K-group channel shuffle. `supernet.PartialMixedOp`.
+  max-pooled on reduction edges); then a K-group channel shuffle. `PartialMixedOp` below, which
+  the supernet builds every edge with (`mixed_op`, model/supernet.py).
 - Edge normalisation (model_search.py `Network.forward`, `betas_normal` / `betas_reduce`): β,
   one logit per edge and cell type, registered next to α (so the Adam optimiser and checkpoints
   see it and SGD never does); node i = Σ_j softmax_i(β)_j · MixedOp_ij(h_j).
@@ -20,12 +21,18 @@ The reference is `bilevel-1st` (α step, then w step); `single` and `bilevel-2nd
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
+from torch import nn
 
 from ..config import ConfigError
 from ..events import artifact
+from ..model.ops import OpFactory
+from ..model.supernet import MixedOp, MixedOpFactory
 from ..registries import SPACES
 from .base import Method, MethodRun, offer_preset, register
 
@@ -34,9 +41,46 @@ if TYPE_CHECKING:
     from ..train.setup import SearchSetup
 
 
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """(B, C, H, W) -> channels regrouped as [g0c0, g1c0, ..., g0c1, ...] (ShuffleNet)."""
+    b, c, h, w = x.shape
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
+
+
+class PartialMixedOp(MixedOp):
+    """PC-DARTS (Xu et al. 2020, §3.2; PC-DARTS model_search.py MixedOp): the ops see only the
+    first C/K channels; the other channels bypass them (max-pooled 2×2 on stride-2 edges),
+    then a K-group channel shuffle, so the next edge processes a different C/K slice. K = 1 is
+    exactly MixedOp (and then fastcell batches it like one)."""
+
+    def __init__(self, c: int, stride: int, ops: Sequence[str], factory: dict[str, OpFactory],
+                 pool_bn: bool, cols: Sequence[int] | None = None, *, k: int) -> None:
+        if c % k:
+            raise ValueError(f"partial channels: {c} channels cannot be split into K={k} parts")
+        super().__init__(c // k, stride, ops, factory, pool_bn, cols)
+        self.k = k
+        self.plain = k == 1
+        # ceil_mode: odd sizes shrink like the stride-2 ops (ceil(H/2)); even sizes as PC-DARTS
+        self.bypass = nn.MaxPool2d(2, 2, ceil_mode=True) if stride == 2 else nn.Identity()
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        part = x.shape[1] // self.k
+        y = super().forward(x[:, :part], w)                      # (B, C/K, H', W')
+        if self.k == 1:  # nothing bypassed; a 1-group shuffle is the identity
+            return y
+        out = torch.cat([y, self.bypass(x[:, part:])], dim=1)    # (B, C, H', W')
+        return channel_shuffle(out, self.k)
+
+
+def partial_channels(k: int) -> MixedOpFactory:
+    """The supernet's `mixed_op` option for partial channel connections with K = `k`."""
+    return functools.partial(PartialMixedOp, k=k)
+
+
 class PCDartsRun(MethodRun):
     def model_options(self) -> dict[str, Any]:
-        return {"partial_k": self.cfg.pc_k, "edge_norm": True}
+        # edge_norm: β is generic arch-parameter bookkeeping the supernet keeps (Supernet.betas)
+        return {"mixed_op": partial_channels(self.cfg.pc_k), "edge_norm": True}
 
     def artifacts(self) -> tuple[dict[str, Any], ...]:
         out: list[dict[str, Any]] = []

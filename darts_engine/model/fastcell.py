@@ -29,8 +29,9 @@ and 3 search steps against it); only the summation order differs (~1e-7 relative
 
 The modules and parameters are the reference cell's own (state_dict unchanged); weights are
 read from the modules at every call, so `torch.func.functional_call` (second-order DARTS)
-works. Cells the fast path does not cover (PC-DARTS with K > 1, frozen cells, unknown ops)
-run the reference forward: see `supernet._CellMixin._fast`.
+works. Cells the fast path does not cover (an edge that is not a plain `MixedOp`, i.e.
+`MixedOp.plain` is off, such as PC-DARTS with K > 1; frozen cells; unknown ops) run the
+reference forward: see `supernet._CellMixin._fast`.
 """
 
 from __future__ import annotations

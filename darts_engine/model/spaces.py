@@ -94,7 +94,7 @@ class SearchSpace:
               relaxation: str = "softmax", impl: str = "fast", **options: Any) -> Supernet:
         """The supernet; α are initialised from their own generator seeded by `seed`.
 
-        `options` go to the supernet: `partial_k`, `edge_norm` (PC-DARTS), `staged` (LFR).
+        `options` go to the supernet: `mixed_op`, `edge_norm` (PC-DARTS), `staged` (LFR).
         `impl`: "fast" (batched edges, fastcell.py) or "plain" (per-op reference)."""
         gen = torch.Generator().manual_seed(seed)
         model = self.builder(self, c, cells or self.default_cells, data, gen, **options)

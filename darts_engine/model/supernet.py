@@ -20,8 +20,8 @@ their mixing weight is exactly 0 and they get no gradient. Mixing weights passed
 read on an edge's own columns only.
 
 Options used by the method variants (the plain DARTS path is unchanged without them):
-- `partial_k` ≥ 1: PC-DARTS partial channel connections (Xu et al. 2020, §3.2; PC-DARTS
-  model_search.py MixedOp and channel_shuffle) in every MixedOp (0 = off).
+- `mixed_op`: the factory every edge is built with, `MixedOp`'s signature (default `MixedOp`);
+  PC-DARTS passes its partial-channel edge (methods/pcdarts.py).
 - `edge_norm`: PC-DARTS edge normalisation (Xu et al. 2020, §3.3; model_search.py Cell.forward):
   node i = Σ_j softmax_i(β)_j · MixedOp_ij(h_j).
 - `staged`: one classifier head per resolution stage, so LFR-DARTS can run the network cut
@@ -69,6 +69,9 @@ class MixedOp(nn.Module):
             layers.append(op)
         self.ops = nn.ModuleList(layers)
         self.cols = tuple(range(len(ops)) if cols is None else cols)
+        # plain: forward is exactly MixedOp's on all c channels, so fastcell may batch the edge;
+        # a subclass is not, unless it says so (PC-DARTS with K = 1)
+        self.plain = type(self) is MixedOp
         self.active: tuple[int, ...] | None = None  # α columns; None: all ops; (): adds 0
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -77,40 +80,9 @@ class MixedOp(nn.Module):
                    if self.active is None or c in self.active)
 
 
-def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
-    """(B, C, H, W) -> channels regrouped as [g0c0, g1c0, ..., g0c1, ...] (ShuffleNet)."""
-    b, c, h, w = x.shape
-    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
-
-
-class PartialMixedOp(MixedOp):
-    """PC-DARTS (Xu et al. 2020, §3.2; PC-DARTS model_search.py MixedOp): the ops see only the
-    first C/K channels; the other channels bypass them (max-pooled 2×2 on stride-2 edges),
-    then a K-group channel shuffle, so the next edge processes a different C/K slice. K = 1 is exactly MixedOp."""
-
-    def __init__(self, c: int, stride: int, ops: Sequence[str], factory: dict[str, OpFactory],
-                 pool_bn: bool, k: int, cols: Sequence[int] | None = None) -> None:
-        if c % k:
-            raise ValueError(f"partial channels: {c} channels cannot be split into K={k} parts")
-        super().__init__(c // k, stride, ops, factory, pool_bn, cols)
-        self.k = k
-        # ceil_mode: odd sizes shrink like the stride-2 ops (ceil(H/2)); even sizes as PC-DARTS
-        self.bypass = nn.MaxPool2d(2, 2, ceil_mode=True) if stride == 2 else nn.Identity()
-
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        part = x.shape[1] // self.k
-        y = super().forward(x[:, :part], w)                      # (B, C/K, H', W')
-        if self.k == 1:  # nothing bypassed; a 1-group shuffle is the identity
-            return y
-        out = torch.cat([y, self.bypass(x[:, part:])], dim=1)    # (B, C, H', W')
-        return channel_shuffle(out, self.k)
-
-
-def _mixed_op(c: int, stride: int, ops: Sequence[str], factory: dict[str, OpFactory],
-              pool_bn: bool, partial_k: int, cols: Sequence[int] | None = None) -> MixedOp:
-    if partial_k:
-        return PartialMixedOp(c, stride, ops, factory, pool_bn, partial_k, cols)
-    return MixedOp(c, stride, ops, factory, pool_bn, cols)
+MixedOpFactory = Callable[[int, int, Sequence[str], dict[str, OpFactory], bool,
+                           Sequence[int] | None], MixedOp]
+"""(c, stride, ops, op factory, pool_bn, cols) -> an edge; `MixedOp` itself is the default."""
 
 
 def node_edge_norm(beta: torch.Tensor, node_sizes: Sequence[int]) -> torch.Tensor:
@@ -223,9 +195,7 @@ class _CellMixin:
     def _fast(self, supported: Callable[[nn.Module], bool]) -> bool:
         """Run the batched forward? It covers live cells of whole-channel MixedOps."""
         return (self.impl == "fast" and self.fixed is None
-                and all(e.active is None and (type(e) is MixedOp
-                                              or isinstance(e, PartialMixedOp) and e.k == 1)
-                        for e in self.edges)
+                and all(e.active is None and e.plain for e in self.edges)
                 and supported(self))
 
 
@@ -243,7 +213,8 @@ class DartsCell(_CellMixin, nn.Module):
     """Two inputs, `steps` intermediate nodes, each summing MixedOps over all earlier states."""
 
     def __init__(self, ops: Sequence[str], steps: int, multiplier: int, c_pp: int, c_p: int,
-                 c: int, reduction: bool, reduction_prev: bool, partial_k: int = 0,
+                 c: int, reduction: bool, reduction_prev: bool,
+                 mixed_op: MixedOpFactory = MixedOp,
                  edge_ops: Sequence[Sequence[str]] | None = None) -> None:
         super().__init__()
         self.reduction = reduction
@@ -257,8 +228,8 @@ class DartsCell(_CellMixin, nn.Module):
                 stride = 2 if reduction and j < 2 else 1
                 own = ops if edge_ops is None else edge_ops[len(self.edges)]  # S1: 2 of `ops`
                 cols = sorted(ops.index(op) for op in own)  # modules in α column order
-                self.edges.append(_mixed_op(c, stride, [ops[k] for k in cols],
-                                            DARTS_OPS_FACTORY, True, partial_k, cols))
+                self.edges.append(mixed_op(c, stride, [ops[k] for k in cols],
+                                           DARTS_OPS_FACTORY, True, cols))
         self.register_buffer("fixed", None, persistent=False)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, w: torch.Tensor,
@@ -294,8 +265,8 @@ class DartsSupernet(Supernet):
     def __init__(self, ops: Sequence[str], c: int = 16, layers: int = 8, num_classes: int = 10,
                  in_channels: int = 3, steps: int = 4, multiplier: int = 4,
                  stem_multiplier: int = 3, alpha_generator: torch.Generator | None = None,
-                 partial_k: int = 0, edge_norm: bool = False, staged: bool = False,
-                 edge_ops: Mapping[str, Sequence[Sequence[str]]] | None = None) -> None:
+                 mixed_op: MixedOpFactory = MixedOp, edge_norm: bool = False,
+                 staged: bool = False, edge_ops: Mapping[str, Sequence[Sequence[str]]] | None = None) -> None:
         super().__init__()
         self.ops = tuple(ops)
         self.edge_labels = darts_edge_labels(steps)
@@ -317,7 +288,7 @@ class DartsSupernet(Supernet):
                 c_curr *= 2
             t = "reduce" if reduction else "normal"
             cell = DartsCell(self.ops, steps, multiplier, c_pp, c_p, c_curr, reduction,
-                             reduction_prev, partial_k, None if edge_ops is None else edge_ops[t])
+                             reduction_prev, mixed_op, None if edge_ops is None else edge_ops[t])
             self.cells.append(cell)
             reduction_prev = reduction
             c_pp, c_p = c_p, multiplier * c_curr
@@ -359,10 +330,10 @@ NB201_EDGE_LABELS = ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
 class NB201Cell(_CellMixin, nn.Module):
     """Node i = Σ_{j<i} MixedOp_{i<-j}(node j); the output is node 3 (no concatenation)."""
 
-    def __init__(self, ops: Sequence[str], c: int, partial_k: int = 0) -> None:
+    def __init__(self, ops: Sequence[str], c: int, mixed_op: MixedOpFactory = MixedOp) -> None:
         super().__init__()
         self.edges = nn.ModuleList(
-            _mixed_op(c, 1, ops, NB201_OPS_FACTORY, False, partial_k) for _ in NB201_EDGE_LABELS)
+            mixed_op(c, 1, ops, NB201_OPS_FACTORY, False, None) for _ in NB201_EDGE_LABELS)
         self.register_buffer("fixed", None, persistent=False)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor,
@@ -393,8 +364,8 @@ class NB201Supernet(Supernet):
 
     def __init__(self, ops: Sequence[str], c: int = 16, cells_per_stage: int = 5,
                  num_classes: int = 10, in_channels: int = 3,
-                 alpha_generator: torch.Generator | None = None, partial_k: int = 0,
-                 edge_norm: bool = False, staged: bool = False) -> None:
+                 alpha_generator: torch.Generator | None = None,
+                 mixed_op: MixedOpFactory = MixedOp, edge_norm: bool = False, staged: bool = False) -> None:
         super().__init__()
         self.ops = tuple(ops)
         self.edge_labels = NB201_EDGE_LABELS
@@ -407,7 +378,7 @@ class NB201Supernet(Supernet):
         for stage, c_curr in enumerate((c, 2 * c, 4 * c)):
             if stage > 0:
                 layers.append(ResNetBasicBlock(c_prev, c_curr))
-            layers.extend(NB201Cell(self.ops, c_curr, partial_k) for _ in range(cells_per_stage))
+            layers.extend(NB201Cell(self.ops, c_curr, mixed_op) for _ in range(cells_per_stage))
             self._stage_of += [stage] * (cells_per_stage + (stage > 0))
             c_prev = c_curr
         self.layers = nn.ModuleList(layers)

@@ -23,12 +23,13 @@ from darts_engine.cli import config_from_args, main, parse_args
 from darts_engine.config import ConfigError
 from darts_engine.events import EpochRecord, LogRecord
 from darts_engine.methods.lfr import stage_genotypes
+from darts_engine.methods.pcdarts import PartialMixedOp, partial_channels
 from darts_engine.methods.smoothing import clip_unit, eps_at, mean_shift, random_smoothing
 from darts_engine.model.genotype import DARTS_OPS, derive_genotype, parse_genotype
 from darts_engine.model.ops import DARTS_OPS_FACTORY
 from darts_engine.model.relaxations import sparsemax, sparsemax_np
 from darts_engine.model.spaces import DataShape
-from darts_engine.model.supernet import MixedOp, PartialMixedOp
+from darts_engine.model.supernet import MixedOp
 from darts_engine.runs.store import RunStore
 from darts_engine.search import current_genotype
 from tests.helpers import tiny
@@ -65,7 +66,7 @@ def test_pc_supernet_with_k1_equals_plain_darts_given_the_same_weights(space):
     sp = SPACES.get(space)
     torch.manual_seed(0)
     plain = sp.build(4, 3 if space == "darts" else 1, SHAPE, seed=0)
-    pc = sp.build(4, 3 if space == "darts" else 1, SHAPE, seed=0, partial_k=1)
+    pc = sp.build(4, 3 if space == "darts" else 1, SHAPE, seed=0, mixed_op=partial_channels(1))
     pc.load_state_dict(plain.state_dict())
     x = torch.randn(2, 3, 8, 8)
     assert torch.equal(pc(x), plain(x))

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from darts_engine import ALGORITHMS, SPACES, TASKS, ConfigError, SearchConfig
+from darts_engine.methods.pcdarts import partial_channels
 from darts_engine.model.fastcell import (
     MATRIX_MAX_PIXELS,
 )
@@ -151,7 +152,7 @@ def test_edge_normalisation_is_supported(space):
 
 
 def test_partial_channels_fall_back_to_the_reference():
-    fast, plain = fast_and_plain("darts", partial_k=2)
+    fast, plain = fast_and_plain("darts", mixed_op=partial_channels(2))
     assert not any(runs_fast(c) for c in fast.cells)
     x = _batch()[0]
     assert torch.equal(fast(x), plain(x))
