@@ -19,6 +19,7 @@ import streamlit as st
 
 from darts_engine.monitor.alerts import rule_docs
 from darts_engine.monitor.indicators import indicator_docs, split_key
+from darts_engine.registries import SPACES
 from darts_engine.runs import manager as runs
 from darts_engine.runs import views
 from darts_engine.runs.manager import RunManager
@@ -122,12 +123,11 @@ HEADLINE_INDICATORS = ("skip_count", "pf_count", "pf_mass", "skip_mass", "none_m
                        "margin", "hessian_eig", "disc_gap", "train_val_gap", "alpha_grad_norm")
 
 
-def headline_indicators(keys: Iterable[str]) -> list[str]:
-    """The headline indicators among keys, for the first cell type only (normal; NB201's one
-    cell) plus those about the whole network."""
+def headline_indicators(keys: Iterable[str], space: str) -> list[str]:
+    """The headline indicators among keys, for the space's headline cell only (DARTS: normal;
+    NB201's one cell) plus those about the whole network."""
     keys = list(keys)
-    cells = [split_key(k)[1] for k in keys if split_key(k)[1]]
-    first = "normal" if "normal" in cells else (cells[0] if cells else None)
+    first = SPACES.get(space).headline if space in SPACES else None
     return [k for k in keys if split_key(k)[0].name in HEADLINE_INDICATORS
             and split_key(k)[1] in (None, first)]
 

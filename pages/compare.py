@@ -151,7 +151,8 @@ def summary_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
         wall = view.epochs["wall_time"].to_numpy(np.float64)
         runs[labels[rid]] = {
             "config": view.config, "epochs_done": int(view.run["epochs_done"]),
-            "val_acc": view.epochs["val_acc"].to_numpy(np.float64),
+            "headline": view.headline or {"label": "headline metric"},
+            "values": view.headline_values(),
             "wall_time": float(wall[-1]) if wall.size else None,
             "genotype": view.run.get("genotype") or "",
             "alphas": {c: a[-1] for c, a in view.alphas.items() if len(a)},

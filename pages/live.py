@@ -250,7 +250,8 @@ def indicators_section(view: RunView, status: dict[str, Any]) -> None:
         st.info("Indicators appear when the first epoch ends.")
         return
     chosen = [k for k in st.session_state.get("live_indicators") or [] if k in keys]
-    st.session_state["live_indicators"] = chosen or common.headline_indicators(keys)
+    st.session_state["live_indicators"] = chosen or common.headline_indicators(
+        keys, view.config.get("space", ""))
     shown = st.multiselect(
         "Indicators shown", keys, key="live_indicators", format_func=common.indicator_label,
         help="The headline collapse signals are preselected; every indicator the run records "

@@ -2,6 +2,7 @@
 export and import. Open one in Live, or several in Compare."""
 
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -13,7 +14,22 @@ from darts_engine.viz.tables import format_duration
 from pages import common
 
 
-def _table(runs: pd.DataFrame) -> pd.DataFrame:
+def _best_columns(runs: pd.DataFrame) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """One "best <label>" column per headline metric the runs declare (scaled for display;
+    empty where a run headlines another metric), with its number format."""
+    columns: dict[str, list[float]] = {}
+    formats: dict[str, Any] = {}
+    for i, (h, best) in enumerate(zip(runs["headline"], runs["headline_best"], strict=True)):
+        if h is None:
+            continue
+        name = f"best {h['label']}"
+        columns.setdefault(name, [float("nan")] * len(runs))[i] = float(h["scale"]) * best
+        unit = str(h.get("unit", "")).replace("%", "%%")
+        formats[name] = st.column_config.NumberColumn(format=f"%.1f{unit}")
+    return columns, formats
+
+
+def _table(runs: pd.DataFrame, best: dict[str, list[float]]) -> pd.DataFrame:
     def when(ts: float) -> datetime | None:
         return None if pd.isna(ts) else datetime.fromtimestamp(ts)
 
@@ -23,7 +39,7 @@ def _table(runs: pd.DataFrame) -> pd.DataFrame:
         "space": runs["space"], "algorithm": runs["algorithm"], "dataset": runs["dataset"],
         "epochs": [f"{d} / {e}" for d, e in zip(runs["epochs_done"], runs["epochs"],
                                                 strict=True)],
-        "best val acc": runs["best_val_acc"] * 100,
+        **best,
         "started": [when(t) for t in runs["started_at"].fillna(runs["created_at"])],
         "duration": [format_duration(d) for d in runs["duration_s"]],
         "live": [f"/live?run={r}" for r in runs["id"]],
@@ -132,8 +148,9 @@ def actions(run: dict) -> None:
 def table_panel() -> None:
     """The table of every run; refreshes itself while a run is active."""
     current = common.list_runs()
-    st.dataframe(_table(current), hide_index=True, width="stretch", column_config={
-        "best val acc": st.column_config.NumberColumn(format="%.1f%%"),
+    best, formats = _best_columns(current)
+    st.dataframe(_table(current, best), hide_index=True, width="stretch", column_config={
+        **formats,
         "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
         "live": st.column_config.LinkColumn("open", display_text="live ↗"),
     })

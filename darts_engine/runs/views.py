@@ -19,7 +19,7 @@ from ..model.genotype import Genotype, softmax
 from ..registries import RELAXATIONS, SPACES
 from ..viz.cells import derive
 from .states import is_active
-from .store import RunStore
+from .store import RunNotFound, RunStore
 
 MAX_STEP_POINTS = 600        # step curves are strided server-side to at most this many points
 MAX_LINE_POINTS = 150        # time points per small-multiple line
@@ -54,6 +54,13 @@ class RunView:
     def headline(self) -> dict[str, Any] | None:
         """The one metric shown where validation accuracy used to be; None if undeclared."""
         return next((m for m in self.metrics if m.get("headline")), None)
+
+    def headline_values(self) -> np.ndarray:
+        """The headline metric per epoch, unscaled; empty if undeclared or not recorded yet."""
+        h = self.headline
+        if h is None or h["name"] not in self.epochs:
+            return np.array([], np.float64)
+        return self.epochs[h["name"]].to_numpy(np.float64)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -213,6 +220,35 @@ def run_status(view: RunView) -> dict[str, Any]:
 
 def list_runs(s: RunStore, live_ids: set[str]) -> pd.DataFrame:
     """Every run, newest first, after active runs whose writer is gone (e.g. a CLI run whose
-    process died) became "interrupted". live_ids: the runs this process runs or has queued."""
+    process died) became "interrupted". live_ids: the runs this process runs or has queued.
+    Each row also gets its declared headline metric: `headline` (the metric dict, None if
+    undeclared) and `headline_best` (its best recorded value, unscaled; NaN if none)."""
     s.mark_interrupted(live_ids=live_ids)
-    return s.list_runs()
+    runs = s.list_runs()
+    heads, bests = [], []
+    for row in runs.itertuples(index=False):
+        try:
+            run = s.get_run(row.id)
+        except RunNotFound:       # deleted since the listing was read
+            heads.append(None)
+            bests.append(float("nan"))
+            continue
+        h = next((m for m in run.get("metrics") or () if m.get("headline")), None)
+        heads.append(h)
+        bests.append(float("nan") if h is None else _best(s, row, h))
+    return runs.assign(headline=heads, headline_best=bests)
+
+
+def _best(s: RunStore, row: Any, metric: dict[str, Any]) -> float:
+    """The store's summary column best_<name> where it keeps one (no epoch read); else the
+    best of the run's epochs (max, or min where lower is better)."""
+    summary = getattr(row, f"best_{metric['name']}", None)
+    if summary is not None:
+        return float(summary)
+    epochs = s.epoch_metrics(row.id)
+    values = (epochs[metric["name"]].to_numpy(np.float64) if metric["name"] in epochs
+              else np.array([]))
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return float("nan")
+    return float(values.max() if metric.get("higher_is_better", True) else values.min())

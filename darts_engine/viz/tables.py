@@ -55,13 +55,19 @@ def config_differences(configs: Mapping[str, Mapping[str, Any]],
 
 
 def summary_table(runs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """Rows = measures, columns = runs. Each run: {"config", "epochs_done", "val_acc" (array per
-    epoch), "wall_time" (s), "genotype" (text), "alphas" (cell -> raw, latest), "ops",
-    "param_free", "cell" (the cell type to summarise), optionally "normalise"}. Config fields
-    that differ come last as rows named `config · <field>`. Values are display strings."""
+    """Rows = measures, columns = runs. Each run: {"config", "epochs_done", "headline" (the
+    run's declared headline metric dict: label, unit, scale, higher_is_better), "values" (that
+    metric per epoch), "wall_time" (s), "genotype" (text), "alphas" (cell -> raw, latest), "ops",
+    "param_free", "cell" (the cell type to summarise), optionally "normalise"}. Runs with
+    different headline metrics get a final/best row each ("–" where a run lacks it). Config
+    fields that differ come last as rows named `config · <field>`. Values are display strings."""
     table: dict[str, dict[str, Any]] = {}
     for label, r in runs.items():
-        acc = np.asarray(r["val_acc"], dtype=np.float64)
+        h = r["headline"]
+        values = np.asarray(r["values"], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        best = (math.nan if not finite.size else
+                finite.max() if h.get("higher_is_better", True) else finite.min())
         cell = r["cell"]
         try:
             g = parse_genotype(r["genotype"], ops=r["ops"])
@@ -75,9 +81,8 @@ def summary_table(runs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
         table[label] = {
             "algorithm": r["config"].get("algorithm", ""),
             "epochs done": f"{r['epochs_done']} / {r['config'].get('epochs', '?')}",
-            "final val accuracy": _pct(acc[-1] if acc.size else math.nan),
-            "best val accuracy": _pct(np.nanmax(acc) if acc.size and np.isfinite(acc).any()
-                                      else math.nan),
+            f"final {h['label']}": _shown(values[-1] if values.size else math.nan, h),
+            f"best {h['label']}": _shown(best, h),
             f"skip_connect in {cell} cell": skips,
             f"parameter-free ops in {cell} cell": pf_ops,
             f"parameter-free α mass ({cell})": "–" if math.isnan(pf) else f"{pf:.2f}",
@@ -89,11 +94,14 @@ def summary_table(runs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
             continue
         for label in runs:
             table[label][f"config · {name}"] = str(configs[label].get(name))
-    return pd.DataFrame(table)
+    return pd.DataFrame(table).fillna("–")
 
 
-def _pct(x: float) -> str:
-    return "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f}%"
+def _shown(x: float, metric: Mapping[str, Any]) -> str:
+    """A recorded (unscaled) value as displayed: times the metric's scale, with its unit."""
+    if x is None or not np.isfinite(x):
+        return "–"
+    return f"{float(metric.get('scale', 1.0)) * x:.1f}{metric.get('unit', '')}"
 
 
 def format_duration(seconds: float | None) -> str:

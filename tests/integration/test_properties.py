@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from darts_engine import ConfigError, SearchConfig, search
+from darts_engine import SPACES, ConfigError, SearchConfig, search
 from darts_engine.config import FIELDS, field_help
 from darts_engine.runs.manager import RunManager
 from darts_engine.runs.store import RunStore
@@ -82,7 +82,7 @@ def test_rejected_configs_leave_no_run_and_valid_ones_search(manager, data):
         assert manager.store.list_runs().empty
         return
     # Shrink whatever was drawn to one cheap step on the built-in 8×8 digits.
-    darts_like = cfg.space != "nb201"
+    darts_like = SPACES.get(cfg.space).topology.darts_cell
     c = max(2, min(cfg.init_channels, 4))
     small = {"epochs": 1, "device": "cpu", "dataset": "digits", "threads": 1, "alpha_every": 1,
              "init_channels": c + (c % 2 if darts_like else 0),

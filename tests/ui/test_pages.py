@@ -278,7 +278,7 @@ def test_live_indicator_panel_shows_sparklines_and_the_alert_that_fired(app, hom
 
 
 # --- compare ----------------------------------------------------------------------------------
-def test_compare_two_runs_shows_both(app, runs):
+def test_compare_two_runs_shows_both(app, home, runs):
     ids = [runs["bi"], runs["single"]]
     at = app("pages/compare.py", runs=",".join(ids))
     assert at.multiselect(key="compare_runs").value == ids
@@ -289,6 +289,9 @@ def test_compare_two_runs_shows_both(app, runs):
     table = at.dataframe[-1].value
     assert list(table.columns) == ["pair · bi-level", "pair · single-level"]
     assert table.loc["algorithm"].tolist() == ["bilevel-1st", "single"]
+    # the runs' declared headline metric, scaled and with its unit, as the store recorded it
+    best = [RunStore(home).get_run(r)["best_val_acc"] for r in ids]
+    assert table.loc["best validation accuracy"].tolist() == [f"{100 * b:.1f}%" for b in best]
     at.checkbox(key="compare_follow").uncheck().run()
     at.slider(key="compare_epoch").set_value(1).run()
     assert any(h.value == "Genotype diff at epoch 1" for h in at.subheader)
@@ -318,6 +321,10 @@ def test_runs_page_lists_and_deletes(app, home, runs):
     listed = at.dataframe[0].value
     assert set(listed["id"]) == set(runs.values())
     assert set(listed["algorithm"]) == {"bilevel-1st", "single"}
+    # the declared headline (classification: validation accuracy), shown in %
+    stored = RunStore(home).list_runs().set_index("id")["best_val_acc"] * 100
+    np.testing.assert_allclose(listed.set_index("id")["best validation accuracy"],
+                               stored.loc[listed["id"]], rtol=1e-6)
     at.selectbox(key="runs_selected").set_value(runs["darts"]).run()
     at.button(key="runs_delete").click().run()
     assert at.warning and "cannot be undone" in at.warning[0].value

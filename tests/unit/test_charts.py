@@ -12,6 +12,7 @@ import plotly.io as pio
 import pytest
 
 from darts_engine import SPACES
+from darts_engine.events import metric
 from darts_engine.model.genotype import (
     DARTS_CELL,
     DARTS_OPS,
@@ -316,11 +317,15 @@ def test_genotype_diff_ignores_order_within_a_node():
     assert changed["b"].iloc[0] == "avg_pool_3x3 ← c_{k-2}, skip_connect ← 2"
 
 
+VAL_ACC = metric("val_acc", "val accuracy", unit="%", headline=True, scale=100.0)
+
+
 def test_summary_table_and_config_differences():
     base = {"space": "nb201", "algorithm": "bilevel-1st", "seed": 2, "epochs": 3,
             "arch_lr": 0.01, "name": "x"}
     g = "|skip_connect~0|+|skip_connect~0|nor_conv_3x3~1|+|none~0|skip_connect~1|avg_pool_3x3~2|"
-    run = {"config": base, "epochs_done": 3, "val_acc": [0.2, 0.5, 0.4], "wall_time": 65.0,
+    run = {"config": base, "epochs_done": 3, "headline": VAL_ACC, "values": [0.2, 0.5, 0.4],
+           "wall_time": 65.0,
            "genotype": g, "alphas": {"cell": np.zeros((6, 5))}, "ops": NB201_OPS,
            "param_free": ("none", "skip_connect", "avg_pool_3x3"), "cell": "cell"}
     single = dict(run, config=dict(base, algorithm="single", name="y"))
@@ -337,6 +342,22 @@ def test_summary_table_and_config_differences():
     assert table.loc["algorithm", "single"] == "single"
     lr = summary_table({"a": run, "b": dict(run, config=dict(base, arch_lr=0.1))})
     assert lr.loc["config · arch_lr"].tolist() == ["0.01", "0.1"]
+
+
+def test_summary_table_shows_each_runs_declared_headline_with_its_scale_unit_and_direction():
+    """A lower-is-better metric in dB: best is the minimum; a run without that metric gets –."""
+    base = {"space": "nb201", "algorithm": "bilevel-1st", "epochs": 3}
+    err = metric("err", "error", unit="dB", higher_is_better=False, headline=True, scale=10.0)
+    run = {"config": base, "epochs_done": 3, "headline": err, "values": [0.5, 0.2, np.nan],
+           "wall_time": 1.0, "genotype": "", "alphas": {}, "ops": NB201_OPS,
+           "param_free": (), "cell": "cell"}
+    acc = dict(run, headline=VAL_ACC, values=[0.25])
+    table = summary_table({"a": run, "b": acc})
+    assert table.loc["final error", "a"] == "–"          # the last epoch recorded NaN
+    assert table.loc["best error", "a"] == "2.0dB"       # min(0.5, 0.2) × 10
+    assert table.loc["best error", "b"] == "–"
+    assert table.loc["best val accuracy", "b"] == "25.0%"
+    assert table.loc["best val accuracy", "a"] == "–"
 
 
 # --- collapse indicators ------------------------------------------------------------------

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from darts_engine.events import EpochRecord, RunFinished, RunStarted, StepRecord, artifact
+from darts_engine.events import (
+    EpochRecord,
+    RunFinished,
+    RunStarted,
+    StepRecord,
+    artifact,
+    metric,
+)
 from darts_engine.registries import SPACES
 from darts_engine.runs.store import RunStore
 from darts_engine.runs.views import list_runs, load_view, run_status
@@ -18,14 +25,15 @@ def _alpha(value: float) -> dict[str, np.ndarray]:
 
 
 def _fill(store: RunStore, epoch_times=(2.0, 4.0), epochs=4, finish=None, steps_alpha=True,
-          artifacts=(), extras=lambda e: {}):
+          artifacts=(), extras=lambda e: {}, metrics=()):
     """epochs_done = len(epoch_times); step k carries α = k, epoch e's record α = 100 + e;
     the run declares `artifacts` and epoch e records `extras(e)`."""
     run_id = store.create_run({"space": "nb201", "epochs": epochs}, name="by hand")
     rec = store.recorder(run_id)
     rec(RunStarted(config={"space": "nb201", "epochs": epochs}, device="cpu", n_params=1,
                    steps_per_epoch=SPE, ops=SPACE.ops, edges={"cell": SPACE.edge_labels},
-                   task="classification", artifacts=tuple(artifacts)))
+                   task="classification", metrics=tuple(metrics),
+                   artifacts=tuple(artifacts)))
     step = 0
     for e, t in enumerate(epoch_times):
         for _ in range(SPE):
@@ -140,6 +148,24 @@ def test_a_run_without_declared_artifacts_has_none(store):
         "edge_weight_cell": np.ones(EDGES, np.float32)}))
     assert view.edge_weights == {} and view.betas == {} and view.stage is None
     assert view.stage_cells == {} and view.edge_weights_at(1) == {}
+
+
+def test_the_listing_and_the_view_carry_each_runs_declared_headline(store):
+    """val_acc (higher is better) comes from the store's best_val_acc; val_loss declared lower
+    is better is the minimum over the epochs (0.6 in both epochs here: by hand)."""
+    acc = _fill(store, metrics=(metric("val_acc", "validation accuracy", unit="%",
+                                       headline=True, scale=100.0),))
+    loss = _fill(store, metrics=(metric("val_loss", "validation loss", higher_is_better=False,
+                                        headline=True),))
+    bare = _fill(store)
+    runs = list_runs(store, live_ids={acc, loss, bare}).set_index("id")
+    assert runs.loc[acc, "headline"]["label"] == "validation accuracy"
+    assert runs.loc[acc, "headline_best"] == pytest.approx(0.5)    # max(0.4, 0.5)
+    assert runs.loc[loss, "headline"]["name"] == "val_loss"
+    assert runs.loc[loss, "headline_best"] == pytest.approx(0.6)
+    assert runs.loc[bare, "headline"] is None and np.isnan(runs.loc[bare, "headline_best"])
+    assert load_view(store, acc).headline_values() == pytest.approx([0.4, 0.5])
+    assert load_view(store, bare).headline_values().size == 0
 
 
 def test_list_runs_marks_a_run_whose_writer_is_gone(store):
