@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -52,6 +53,66 @@ def manager():
     from pages import common
 
     return common.manager()
+
+
+# --- the seam's contract: a task and a method the engine and the pages have never heard of ----
+TOY_TASK, TOY_METHOD = "toy-regression", "toy-method"
+TOY_HEADLINE = "held-out −MSE"
+TOY_KINDS = ("toy_image_grid", "toy_scalar")   # artifact kinds no page has a renderer for
+
+
+def register_toys() -> Callable[[], None]:
+    """Registers TOY_TASK (regress the label as a number: MSE, headline −MSE, a per-epoch
+    grid) and TOY_METHOD (an α-step L2 term and a per-epoch scalar); returns the callable
+    that unregisters both."""
+    from darts_engine import METHODS, TASKS
+    from darts_engine.events import artifact, metric
+    from darts_engine.methods.base import Method
+    from darts_engine.tasks.base import Task
+    from darts_engine.train.data import load_search_data
+    from darts_engine.train.setup import MethodRun
+
+    class ToyRegression(Task):
+        def load_data(self, cfg, device):
+            return load_search_data(cfg, device)
+
+        def w_loss(self, outputs, batch):
+            return torch.mean((outputs[:, 0] - batch[1].float()) ** 2)
+
+        def batch_metrics(self, outputs, batch, split):
+            name = "train_neg_mse" if split == "train" else "neg_mse"
+            return {name: -self.w_loss(outputs.detach(), batch)}
+
+        @torch.no_grad()
+        def evaluate(self, model, data):
+            losses = [float(self.w_loss(model(x), (x, y))) for x, y in data.held_out.ordered()]
+            return float(np.mean(losses)), {"neg_mse": -float(np.mean(losses))}
+
+        def epoch_artifacts(self, s):
+            return {"toy_grid": np.arange(6, dtype=np.float32).reshape(2, 3)}
+
+    class ToyRun(MethodRun):
+        def artifacts(self):
+            return (artifact("toy_scale", TOY_KINDS[1], "a toy scalar"),)
+
+        def extras(self, s):
+            return {"toy_scale": np.array([0.5], np.float32)}
+
+        def alpha_loss_terms(self, s, batch):
+            return sum((a ** 2).sum() for a in s.model.arch_parameters()) * 1e-3
+
+    TASKS.register(TOY_TASK, ToyRegression(
+        TOY_TASK, "Toy regression", "MSE on the label as a number",
+        metrics=(metric("train_neg_mse", "training −MSE", split="train"),
+                 metric("neg_mse", TOY_HEADLINE, headline=True)),
+        artifacts=(artifact("toy_grid", TOY_KINDS[0], "a toy grid"),)))
+    METHODS.register(TOY_METHOD, Method(TOY_METHOD, "Toy", "an α term and an artifact", ToyRun))
+
+    def unregister() -> None:
+        TASKS.unregister(TOY_TASK)
+        METHODS.unregister(TOY_METHOD)
+
+    return unregister
 
 
 def plotly_figures(at: AppTest) -> list[dict]:
