@@ -1,4 +1,4 @@
-"""Command line: `python -m darts_engine search|resume|runs|show|export|import`.
+"""Command line: `python -m darts_engine search|resume|runs|show|export|import|truth`.
 
 Every SearchConfig field is a flag (`--arch-lr 1e-2`, `--augment/--no-augment`), or the fields
 come from `--config run.toml`; flags override the file. Exit codes: 0 success, 1 the run failed,
@@ -28,6 +28,7 @@ from .runs.states import RunState, names
 from .runs.store import RunStore, StoreError, default_home
 from .search import SearchResult, build_search, check_resumable
 from .train.data import DataError, check_config
+from .truth.export import add_truth_parser, truth_export_main
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -70,6 +71,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "dashboard's Export; `import` reads it)")
     im = sub.add_parser("import", help="add a run from a bundle .zip (checked in full first)")
     im.add_argument("bundle", help="the .zip written by Export or `export --out RUN_ID.zip`")
+    add_truth_parser(sub)
     return parser.parse_args(argv)
 
 
@@ -244,6 +246,8 @@ def cmd_import(args: argparse.Namespace, store: RunStore) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "truth":  # a file conversion: no run store
+        return truth_export_main(args)
     try:
         store = RunStore(args.home or default_home())
         if args.command == "search":

@@ -53,3 +53,39 @@ def test_resume_refuses_a_completed_run_naming_the_resumable_states(capsys, home
     code, err = run(capsys, home, "resume", run_id)
     assert code == 2 and f"run {run_id} is completed: nothing to resume" in err
     assert "Only stopped, failed, interrupted runs can be resumed" in err
+
+
+def test_truth_export_of_a_missing_file_exits_2_naming_it_and_writes_nothing(capsys, home,
+                                                                              tmp_path):
+    missing, out = tmp_path / "no-such-NATS.pth", tmp_path / "nb201.csv"
+    code, err = run(capsys, home, "truth", "export", "--from", str(missing), "--out", str(out))
+    assert code == 2 and "Traceback" not in err
+    assert str(missing) in err or missing.name in err
+    assert not out.exists() and not home.exists()   # no run store opened for a conversion
+
+
+def test_truth_export_converts_a_file_in_process(capsys, home, tmp_path):
+    """A two-arch CSV in, the same two archs and numbers out (exit 0, the count printed)."""
+    from darts_engine.truth.base import TruthEntry
+    from darts_engine.truth.reader import open_truth
+    from darts_engine.truth.table import export_csv
+
+    archs = [f"|{op}~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+             for op in ("skip_connect", "nor_conv_3x3")]
+
+    class Two:
+        path = tmp_path / "two"
+
+        def archs(self):
+            return iter(archs)
+
+        def query(self, arch):
+            return TruthEntry(arch, {"cifar10": 10.0 + archs.index(arch)}, source="by hand")
+
+    source, out = tmp_path / "two.csv", tmp_path / "nb201.csv"
+    export_csv(Two(), source)
+    code = main(["--home", str(home), "truth", "export", "--from", str(source), "--out",
+                 str(out)])
+    assert code == 0 and "wrote 2 architectures" in capsys.readouterr().out
+    back = open_truth(out)
+    assert [back.query(a).test for a in archs] == [{"cifar10": 10.0}, {"cifar10": 11.0}]
