@@ -166,7 +166,7 @@ def _uint8_chw(arr: np.ndarray | torch.Tensor, hwc: bool) -> torch.Tensor:
     return t.contiguous().to(torch.uint8)
 
 
-def _torchvision(name: str, root: Path, download: bool) -> ImageSet:
+def _torchvision(name: str, root: Path, download: bool, train: bool = True) -> ImageSet:
     import torchvision.datasets as tvd
 
     # (class, kwargs, HWC layout, mean, std, classes, flip)
@@ -182,6 +182,8 @@ def _torchvision(name: str, root: Path, download: bool) -> ImageSet:
                  (0.1980, 0.2010, 0.1970), 10, False),
     }
     cls, kwargs, hwc, mean, std, n_cls, flip = table[name]
+    if not train:  # the official test split (retrains only; searches never read it)
+        kwargs = {"split": "test"} if name == "svhn" else {"train": False}
     try:
         ds = cls(str(root), download=download, **kwargs)
     except (RuntimeError, OSError) as e:
@@ -385,3 +387,59 @@ def load_search_data(cfg: SearchConfig, device: torch.device) -> SearchData:
     held_augment = cfg.augment and data.augmentation.both_streams
     held = BatchStream(data, split[n_w:], cfg.batch_size, cfg.seed, 1, held_augment, device)
     return SearchData(train, held, data.shape)
+
+
+# --- the retrain's test split: images no search reads ------------------------------------------
+
+# `shapes`: fresh samples from a seed no search uses (searches always call make_shapes() with
+# seed 0). `digits`: scikit-learn bundles only 1,797 images and a search with data_limit=0 reads
+# all of them, so no digit is unseen by every search; the retrain holds out a fixed 20% share
+# (its weights never see it) and says that the search may have.
+SHAPES_TEST_SEED, SHAPES_TEST_N = 1, 1000
+DIGITS_TEST_SHARE, DIGITS_TEST_SEED = 0.2, 20_141_120
+
+
+@dataclass
+class RetrainSplit:
+    train: ImageSet   # what the retrain trains on
+    test: ImageSet    # what it reports test accuracy on, normalised with the train set's stats
+    note: str         # where the test images come from, and whether a search could have seen them
+
+
+def _subset(data: ImageSet, idx: torch.Tensor, like: ImageSet | None = None) -> ImageSet:
+    stats = like or data
+    return ImageSet(data.x[idx], data.y[idx], stats.mean, stats.std, data.num_classes,
+                    data.flip, data.augmentation)
+
+
+def load_test_split(dataset: str, data_root: str | Path = "data",
+                    download: bool = False) -> RetrainSplit:
+    """The retrain's train and test sets for `dataset` (see the constants above)."""
+    spec: DatasetSpec = DATASETS.get(dataset)
+    root = Path(data_root)
+    if dataset == "shapes":
+        train = make_shapes()
+        test = make_shapes(SHAPES_TEST_N, seed=SHAPES_TEST_SEED)
+        return RetrainSplit(train, _subset(test, torch.arange(len(test.y)), like=train),
+                         f"{SHAPES_TEST_N} fresh shapes from seed {SHAPES_TEST_SEED}, which no "
+                         f"search generates")
+    if dataset == "digits":
+        data = spec.loader(root, download)
+        perm = torch.randperm(len(data.y), generator=torch.Generator().manual_seed(
+            DIGITS_TEST_SEED))
+        n_test = int(len(perm) * DIGITS_TEST_SHARE)
+        return RetrainSplit(_subset(data, perm[n_test:]), _subset(data, perm[:n_test]),
+                         f"a fixed {DIGITS_TEST_SHARE:.0%} share of digits ({n_test} images) "
+                         f"the retrain never trains on; a search with data_limit=0 reads all "
+                         f"1,797 digits, so the searched cell may have seen them")
+    if dataset == "imagefolder":
+        if not (root / "test").is_dir():
+            raise DataError(f"data_root {root.resolve()} has no test/<class>/ folder; a retrain "
+                            f"on imagefolder reports accuracy on images under test/")
+        train = _imagefolder(root, download)
+        test = _imagefolder(root / "test", download)
+        return RetrainSplit(train, _subset(test, torch.arange(len(test.y)), like=train),
+                         "the images under data_root/test/")
+    train = spec.loader(root, download)
+    return RetrainSplit(train, _torchvision(dataset, root, download, train=False),
+                     f"the official {dataset} test split, which searches never read")
