@@ -111,3 +111,59 @@ def test_auxiliary_head_only_in_training(size):
     no_aux = NetworkCIFAR(parse_genotype(DARTS_V2), c=4, layers=5, num_classes=3,
                           image_size=size, auxiliary=False)
     assert no_aux.train()(x)[1] is None
+
+
+# --- the recipe's pieces (train/retrain.py) ----------------------------------------------------
+
+def test_cutout_hole_has_length_squared_zeroed_pixels_inside_and_is_clipped_at_borders():
+    from darts_engine.train.retrain import cutout, cutout_mask
+
+    mask = cutout_mask(16, 16, 8, torch.tensor([8, 0, 15]), torch.tensor([8, 0, 15]))
+    zeros = (mask == 0).flatten(1).sum(1).tolist()
+    # centred: 8×8; centre (0, 0): rows and columns 0..3 (4×4); centre (15, 15): 11..15 (5×5)
+    assert zeros == [64, 16, 25]
+    assert (mask[0, 4:12, 4:12] == 0).all() and mask[0].sum() == 256 - 64
+    x = torch.randn(32, 3, 32, 32) + 10.0  # no pixel is 0 before
+    y = cutout(x, 16, torch.Generator().manual_seed(0))
+    hole = (y == 0).all(dim=1)  # the same hole on every channel
+    assert ((y == 0).any(dim=1) == hole).all()
+    per_sample = hole.flatten(1).sum(1)
+    assert (per_sample <= 256).all() and (per_sample >= 64).all() and (per_sample == 256).any()
+    torch.testing.assert_close(y[~hole[:, None].expand_as(y)], x[~hole[:, None].expand_as(x)])
+
+
+def test_retrain_config_names_the_field():
+    from darts_engine.config import ConfigError
+    from darts_engine.train.retrain import RetrainConfig, check_genotype, preset
+
+    for kwargs, name in [({"recipe": "resnet"}, "recipe"), ({"epochs": 0}, "epochs"),
+                         ({"drop_path_prob": 1.0}, "drop_path_prob"), ({"lr": -1.0}, "lr"),
+                         ({"dataset": "nope"}, "dataset"), ({"layers": 2}, "layers"),
+                         ({"device": "tpu"}, "device")]:
+        with pytest.raises(ConfigError) as e:
+            RetrainConfig(**kwargs)
+        assert e.value.field == name, kwargs
+    with pytest.raises(ConfigError) as e:
+        RetrainConfig.from_dict({"epoch": 3})
+    assert e.value.field == "epoch"
+    with pytest.raises(ConfigError, match="NB201") as e:
+        check_genotype(preset("nb201"), DARTS_V2)
+    assert e.value.field == "genotype"
+    with pytest.raises(ConfigError, match="DARTS") as e:
+        check_genotype(preset("darts-eval"), NB201_ARCH1)
+    assert e.value.field == "genotype"
+    with pytest.raises(ConfigError, match="not a genotype"):
+        check_genotype(preset("darts-eval"), "conv all the way")
+
+
+def test_presets_follow_their_references():
+    from darts_engine.train.retrain import cosine_lr, preset
+
+    d, n = preset("darts-eval"), preset("nb201", epochs=200)
+    assert (d.lr, d.momentum, d.weight_decay, d.grad_clip, d.auxiliary_weight,
+            d.drop_path_prob, d.cutout, d.nesterov) == (0.025, 0.9, 3e-4, 5.0, 0.4, 0.2, True,
+                                                        False)
+    assert (n.lr, n.momentum, n.weight_decay, n.nesterov, n.cutout, n.epochs) == (
+        0.1, 0.9, 5e-4, True, False, 200)
+    assert cosine_lr(n, 0) == 0.1 and cosine_lr(n, 100) == pytest.approx(0.05)
+    assert cosine_lr(n, 200) == pytest.approx(0.0, abs=1e-12)
