@@ -218,8 +218,11 @@ def cmd_show(args: argparse.Namespace, store: RunStore) -> int:
     print("config:", json.dumps(run["config"], indent=2))
     em = store.epoch_metrics(args.run)
     if not em.empty:
-        cols = [c for c in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc",
-                            "epoch_time") if c in em.columns]
+        # the run's declared metrics by name, each split after its loss
+        split = {s: [m["name"] for m in run["metrics"] if m["split"] == s]
+                 for s in ("train", "held_out")}
+        cols = [c for c in ("epoch", "train_loss", *split["train"], "val_loss",
+                            *split["held_out"], "epoch_time") if c in em.columns]
         print(em[cols].to_string(index=False))
     alerts = store.alerts(args.run)
     print(f"alerts: {len(alerts) or 'none'}")

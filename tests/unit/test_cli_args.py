@@ -4,6 +4,7 @@ case for the real exit code."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from darts_engine.cli import main
@@ -89,3 +90,26 @@ def test_truth_export_converts_a_file_in_process(capsys, home, tmp_path):
     assert code == 0 and "wrote 2 architectures" in capsys.readouterr().out
     back = open_truth(out)
     assert [back.query(a).test for a in archs] == [{"cifar10": 10.0}, {"cifar10": 11.0}]
+
+
+def test_show_prints_the_metrics_the_run_declared(capsys, home):
+    """A run (filled by hand) that declares only val_acc: show's epoch table has that column
+    and not train_acc, although the store holds one."""
+    from darts_engine.events import EpochRecord, RunStarted, metric
+
+    store = RunStore(home)
+    run_id = store.create_run({"space": "nb201", "epochs": 1})
+    rec = store.recorder(run_id)
+    rec(RunStarted(config={"space": "nb201", "epochs": 1}, device="cpu", n_params=1,
+                   steps_per_epoch=1, ops=("none",), edges={"cell": ("0→1",)},
+                   task="classification",
+                   metrics=(metric("val_acc", "validation accuracy", headline=True),)))
+    rec(EpochRecord(epoch=0, step=1, train_loss=0.5, val_loss=0.6, lr=0.1, epoch_time=1.0,
+                    wall_time=1.0, genotype="", alphas={"cell": np.zeros((1, 1), np.float32)},
+                    metrics={"train_acc": 0.3, "val_acc": 0.4}))
+    rec.close()
+    store.close()
+    assert main(["--home", str(home), "show", run_id]) == 0
+    out = capsys.readouterr().out.splitlines()
+    header = next(ln for ln in out if ln.split()[:1] == ["epoch"]).split()
+    assert header == ["epoch", "train_loss", "val_loss", "val_acc", "epoch_time"]
