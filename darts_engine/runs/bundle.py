@@ -121,7 +121,8 @@ def import_bundle(store: RunStore, source: bytes | str | Path | BinaryIO) -> str
             _check_manifest(read.json("manifest.json"), fmt)
         run = _check_run(read.json("run.json"))
         genotype_txt = read.text("genotype.txt")
-        tables = {t: _table(read(f"{t}.{fmt}", MAX_MEMBER_BYTES), f"{t}.{fmt}", fmt, t)
+        metrics = [m.get("name") for m in run.get("metrics") or () if isinstance(m, dict)]
+        tables = {t: _table(read(f"{t}.{fmt}", MAX_MEMBER_BYTES), f"{t}.{fmt}", fmt, t, metrics)
                   for t in TABLES}
     space = SPACES.get(run["config"]["space"])
     _check_space(run, space, started=any(len(df) for df in tables.values()))
@@ -339,8 +340,10 @@ def _check_space(run: dict[str, Any], space: Any, started: bool) -> None:
                           f"{_HOW}")
 
 
-def _table(raw: bytes, member: str, fmt: str, table: str) -> pd.DataFrame:
-    """One table, read as its format says, with exactly the schema's columns and types."""
+def _table(raw: bytes, member: str, fmt: str, table: str,
+           metrics: list[str] | None = None) -> pd.DataFrame:
+    """One table, read as its format says, with exactly the schema's columns and types; the
+    metric tables may also have a float column per metric run.json declares (`metrics`)."""
     try:
         if fmt == "csv":  # everything as text: "" is how to_csv writes NaN, "NA" may be a name
             df = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
@@ -356,6 +359,9 @@ def _table(raw: bytes, member: str, fmt: str, table: str) -> pd.DataFrame:
     schema = dict(_SCHEMAS[table])
     if table == "epoch_metrics":  # indicator columns
         schema |= {str(c): "float" for c in df.columns if str(c).startswith("ind_")}
+    if table in ("epoch_metrics", "step_metrics"):  # the run's task metrics, by name
+        schema |= {str(c): "float" for c in df.columns
+                   if str(c) in (metrics or ()) and str(c) not in schema}
     if df.empty and len(df.columns) == 0:  # to_json writes an empty table as []
         return pd.DataFrame({c: pd.Series(dtype=_DTYPES[k]) for c, k in schema.items()})
     columns = [str(c) for c in df.columns]

@@ -14,6 +14,7 @@ SQLite's busy timeout, which is why every transaction is short.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import secrets
@@ -46,9 +47,11 @@ from ..registries import TASKS
 from .states import RunState, names
 
 APPLICATION_ID = 0x44415254  # b"DART": PRAGMA application_id marks the file as ours
-SCHEMA_VERSION = 2           # PRAGMA user_version; 2: runs.declaration_json
+SCHEMA_VERSION = 3  # PRAGMA user_version; 2: runs.declaration_json; 3: metrics_json per row
 # Schema version -> the statements that bring a store of that version up one version.
-_MIGRATIONS = {1: ["ALTER TABLE runs ADD COLUMN declaration_json TEXT NOT NULL DEFAULT '{}'"]}
+_MIGRATIONS = {1: ["ALTER TABLE runs ADD COLUMN declaration_json TEXT NOT NULL DEFAULT '{}'"],
+               2: [f"ALTER TABLE {t} ADD COLUMN metrics_json TEXT NOT NULL DEFAULT '{{}}'"
+                   for t in ("step_metrics", "epoch_metrics")]}
 # Runs recorded before they declared their artifacts (schema 1): extras name -> kind, cell.
 _LEGACY_ARTIFACTS = ((re.compile(r"edge_weight_(\w+)"), "edge_weights", "edge weights softmax(β)"),
                      (re.compile(r"beta_(\w+)"), "edge_logits", "β"),
@@ -64,7 +67,9 @@ _RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # --- SQL: the only place that knows table and column names ----------------------------------
-# Metric columns are named like the record fields they come from (events.py).
+# Metric columns are named like the record fields they come from (events.py); a record's task
+# metrics (by name) are its row's metrics_json, and the frames read back give each its column
+# (train_acc / val_acc also keep their fixed columns, which runs before schema 3 fill alone).
 _STEP_COLS = ("step", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "arch_lr",
               "step_time", "alpha_grad_norm", "weight_grad_norm")
 _EPOCH_COLS = ("epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
@@ -80,12 +85,13 @@ CREATE TABLE runs (id TEXT PRIMARY KEY, name TEXT NOT NULL, config_json TEXT NOT
 CREATE INDEX runs_created ON runs (created_at);
 CREATE TABLE step_metrics (run_id TEXT NOT NULL, step INTEGER NOT NULL, epoch INTEGER NOT NULL,
     train_loss REAL, train_acc REAL, val_loss REAL, val_acc REAL, lr REAL, arch_lr REAL,
-    step_time REAL, alpha_grad_norm REAL, weight_grad_norm REAL, PRIMARY KEY (run_id, step));
+    step_time REAL, alpha_grad_norm REAL, weight_grad_norm REAL,
+    metrics_json TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (run_id, step));
 CREATE INDEX step_metrics_epoch ON step_metrics (run_id, epoch);
 CREATE TABLE epoch_metrics (run_id TEXT NOT NULL, epoch INTEGER NOT NULL, step INTEGER NOT NULL,
     train_loss REAL, train_acc REAL, val_loss REAL, val_acc REAL, lr REAL, epoch_time REAL,
     wall_time REAL, genotype TEXT NOT NULL, indicators_json TEXT NOT NULL,
-    PRIMARY KEY (run_id, epoch));
+    metrics_json TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (run_id, epoch));
 CREATE TABLE alphas (run_id TEXT NOT NULL, epoch INTEGER NOT NULL, step INTEGER NOT NULL,
     source TEXT NOT NULL, cell TEXT NOT NULL, rows INTEGER NOT NULL, cols INTEGER NOT NULL,
     data BLOB NOT NULL, PRIMARY KEY (run_id, source, cell, epoch, step));
@@ -113,10 +119,10 @@ _INSERT_WHOLE_RUN = """INSERT INTO runs (id, name, config_json, status, created_
     :created_at, :started_at, :finished_at, :updated_at, :error, :device, :n_params,
     :steps_per_epoch, :epochs_done, :best_val_acc, :last_val_acc, :genotype, :ops, :edges, NULL,
     :declaration)"""
-_INSERT_STEP = (f"INSERT OR REPLACE INTO step_metrics (run_id, {', '.join(_STEP_COLS)}) "
-                f"VALUES (?{', ?' * len(_STEP_COLS)})")
+_INSERT_STEP = (f"INSERT OR REPLACE INTO step_metrics (run_id, {', '.join(_STEP_COLS)}, "
+                f"metrics_json) VALUES (?, ?{', ?' * len(_STEP_COLS)})")
 _INSERT_EPOCH = (f"INSERT OR REPLACE INTO epoch_metrics (run_id, {', '.join(_EPOCH_COLS)}, "
-                 f"indicators_json) VALUES (?, ?{', ?' * len(_EPOCH_COLS)})")
+                 f"indicators_json, metrics_json) VALUES (?, ?, ?{', ?' * len(_EPOCH_COLS)})")
 _INSERT_ALPHA = "INSERT OR REPLACE INTO alphas VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _INSERT_EXTRA = "INSERT OR REPLACE INTO extras VALUES (?, ?, ?, ?, ?)"
 _INSERT_LOG = "INSERT INTO logs (run_id, ts, level, epoch, message) VALUES (?, ?, ?, ?, ?)"
@@ -148,20 +154,22 @@ _INTERRUPT = f"""UPDATE runs SET status = 'interrupted', finished_at = updated_a
     error = CASE WHEN error = '' THEN :why ELSE error END
     WHERE id = :id AND pid IS :pid AND status IN {ACTIVE}"""
 _SELECT_RUN = "SELECT * FROM runs WHERE id = ?"
+_CHECK_RUNS = "SELECT id, config_json, declaration_json FROM runs ORDER BY id"
 _SELECT_ACTIVE = f"SELECT id, pid FROM runs WHERE status IN {ACTIVE}"
 _LIST_RUNS = """SELECT id, name, status, config_json, epochs_done, best_val_acc, created_at,
     started_at, finished_at, updated_at, error FROM runs ORDER BY created_at DESC, id DESC"""
 _VERSION = """SELECT status, epochs_done,
     (SELECT MAX(step) FROM step_metrics WHERE run_id = :id), updated_at FROM runs WHERE id = :id"""
-_STEPS = f"SELECT {', '.join(_STEP_COLS)} FROM step_metrics WHERE run_id = :id ORDER BY step"
+_STEPS = (f"SELECT {', '.join(_STEP_COLS)}, metrics_json FROM step_metrics WHERE run_id = :id "
+          "ORDER BY step")
 # Every k-th row counted back from the last, k = ceil(n / m): at most m rows, the last one kept.
 # Strided reads: the step numbers alone come from the primary-key index (no table rows), the
 # stride is picked in NumPy, then only the chosen rows are read by key. A window function over
 # every row cost ~5x more on 20k steps, and a live page re-reads this each time a step lands.
 _STEP_NUMBERS = "SELECT step FROM step_metrics WHERE run_id = ? ORDER BY step"
-_STEPS_CHOSEN = (f"SELECT {', '.join(_STEP_COLS)} FROM step_metrics WHERE run_id = ? AND step IN "
-                 "(SELECT value FROM json_each(?)) ORDER BY step")
-_EPOCHS = (f"SELECT {', '.join(_EPOCH_COLS)}, indicators_json FROM epoch_metrics "
+_STEPS_CHOSEN = (f"SELECT {', '.join(_STEP_COLS)}, metrics_json FROM step_metrics "
+                 "WHERE run_id = ? AND step IN (SELECT value FROM json_each(?)) ORDER BY step")
+_EPOCHS = (f"SELECT {', '.join(_EPOCH_COLS)}, indicators_json, metrics_json FROM epoch_metrics "
            "WHERE run_id = :id ORDER BY epoch")
 _ALPHA_HISTORY = """SELECT epoch, step, rows, cols, data FROM alphas
     WHERE run_id = ? AND source = ? AND cell = ? ORDER BY epoch, step"""
@@ -473,6 +481,9 @@ class RunStore:
         ind = [c for c in epochs.columns if c.startswith("ind_")]
         indicators = [_dumps({c[len("ind_"):]: row[c] for c in ind}, "indicators")
                       for row in epochs[ind].to_dict("records")]
+        declared = [m["name"] for m in run.get("metrics") or ()]
+        step_metrics = _metrics_json(steps, _STEP_COLS, declared)
+        epoch_metrics = _metrics_json(epochs, (*_EPOCH_COLS, *ind), declared)
         params = {**{k: run[k] for k in _WHOLE_RUN_KEYS},
                   "config": _dumps(run["config"], "config"), "ops": json.dumps(list(run["ops"])),
                   "edges": json.dumps({k: list(v) for k, v in run["edges"].items()}),
@@ -485,11 +496,13 @@ class RunStore:
                    or (self.home / run_id).exists()):
                 run_id = new_run_id(run["created_at"])
             con.execute(_INSERT_WHOLE_RUN, {**params, "id": run_id})
-            con.executemany(_INSERT_STEP, [(run_id, *map(_plain, r)) for r in
-                                           steps[list(_STEP_COLS)].itertuples(index=False)])
+            con.executemany(_INSERT_STEP, [
+                (run_id, *map(_plain, r), m) for r, m in
+                zip(steps[list(_STEP_COLS)].itertuples(index=False), step_metrics, strict=True)])
             con.executemany(_INSERT_EPOCH, [
-                (run_id, *map(_plain, r), ind_json) for r, ind_json in
-                zip(epochs[list(_EPOCH_COLS)].itertuples(index=False), indicators, strict=True)])
+                (run_id, *map(_plain, r), ind_json, m) for r, ind_json, m in
+                zip(epochs[list(_EPOCH_COLS)].itertuples(index=False), indicators, epoch_metrics,
+                    strict=True)])
             for epoch, step, source, cell, a in alphas:
                 con.executemany(_INSERT_ALPHA, _alpha_rows(run_id, epoch, step, source, {cell: a}))
             con.executemany(_INSERT_ALERT, [(run_id, *map(_plain, r)) for r in alerts[
@@ -559,6 +572,22 @@ class RunStore:
                     marked.append(run_id)
         return marked
 
+    def check(self) -> list[str]:
+        """What is wrong with the store, one line each (empty: nothing): SQLite's quick_check,
+        then every run whose config or declaration is not valid JSON (a dict)."""
+        con = self._con()
+        problems = [r[0] for r in con.execute("PRAGMA quick_check") if r[0] != "ok"]
+        for run_id, *texts in con.execute(_CHECK_RUNS):
+            for what, text in zip(("config_json", "declaration_json"), texts, strict=True):
+                try:
+                    ok = isinstance(json.loads(text), dict)
+                except (TypeError, ValueError):
+                    ok = False
+                if not ok:
+                    problems.append(f"run {run_id}: {what} is not valid JSON (a JSON object); "
+                                    f"delete the run or import it again from its bundle")
+        return problems
+
     # --- reads ---------------------------------------------------------------------------
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The run row as a dict; config, ops and edges parsed. Times are Unix seconds."""
@@ -614,7 +643,7 @@ class RunStore:
         """Step rows by step; with max_points, evenly strided to at most that many rows,
         always including the last."""
         if max_points is None:
-            return self._frame(_STEPS, {"id": run_id}, _STEP_FLOATS)
+            return _expand_metrics(self._frame(_STEPS, {"id": run_id}, _STEP_FLOATS))
         if max_points < 1:
             raise ValueError(f"max_points must be >= 1, got {max_points}")
         with self._snapshot():
@@ -622,12 +651,13 @@ class RunStore:
                                 dtype=np.int64)
             stride = -(-len(steps) // int(max_points))  # ceil: at most max_points rows
             chosen = steps[::-1][::max(stride, 1)][::-1]  # evenly strided, the last kept
-            return self._frame(_STEPS_CHOSEN, (run_id, json.dumps(chosen.tolist())),
-                               _STEP_FLOATS)
+            return _expand_metrics(self._frame(
+                _STEPS_CHOSEN, (run_id, json.dumps(chosen.tolist())), _STEP_FLOATS))
 
     def epoch_metrics(self, run_id: str) -> pd.DataFrame:
-        """Epoch rows by epoch; indicators become columns named ind_<name>."""
-        df = self._frame(_EPOCHS, {"id": run_id}, _EPOCH_FLOATS)
+        """Epoch rows by epoch; indicators become columns named ind_<name>, task metrics
+        columns named as the metric."""
+        df = _expand_metrics(self._frame(_EPOCHS, {"id": run_id}, _EPOCH_FLOATS))
         ind = pd.DataFrame([json.loads(s) for s in df.pop("indicators_json")], index=df.index)
         return pd.concat([df, ind.astype(float).add_prefix("ind_")], axis=1)
 
@@ -714,6 +744,22 @@ def _value(ev: StepRecord | EpochRecord, column: str) -> Any:
     return getattr(ev, column) if hasattr(ev, column) else ev.metrics.get(column)
 
 
+def _expand_metrics(df: pd.DataFrame) -> pd.DataFrame:
+    """metrics_json -> one float column per metric name (NaN where a row lacks it); a name that
+    is already a column (train_acc, val_acc: the fixed ones hold the same value) is left out."""
+    rows = pd.DataFrame([json.loads(s) for s in df.pop("metrics_json")], index=df.index)
+    rows = rows.drop(columns=[c for c in rows.columns if c in df.columns])
+    return pd.concat([df, rows.astype(float)], axis=1)
+
+
+def _metrics_json(df: pd.DataFrame, fixed: tuple[str, ...], declared: list[str]) -> list[str]:
+    """Each row's metrics_json back from a frame `_expand_metrics` gave: its metric columns,
+    plus the declared metrics that have a fixed column (train_acc, val_acc); NaN: left out."""
+    names = [c for c in df.columns if c not in fixed or c in declared]
+    return [_dumps({k: v for k, v in row.items() if not math.isnan(v)}, "metrics")
+            for row in df[names].astype(float).to_dict("records")]
+
+
 def _check_status(status: str) -> None:
     try:
         RunState.parse(status)
@@ -785,7 +831,8 @@ class Recorder:
             yield con
 
     def _step(self, ev: StepRecord) -> None:
-        self._steps.append((self.run_id, *(_plain(_value(ev, c)) for c in _STEP_COLS)))
+        self._steps.append((self.run_id, *(_plain(_value(ev, c)) for c in _STEP_COLS),
+                            _dumps(ev.metrics, "metrics")))
         if ev.alphas:
             self._alphas += _alpha_rows(self.run_id, ev.epoch, ev.step, "step", ev.alphas)
         if (len(self._steps) >= self.FLUSH_ROWS
@@ -794,7 +841,7 @@ class Recorder:
 
     def _epoch(self, ev: EpochRecord) -> None:
         row = (self.run_id, *(_plain(_value(ev, c)) for c in _EPOCH_COLS),
-               _dumps(ev.indicators, "indicators"))
+               _dumps(ev.indicators, "indicators"), _dumps(ev.metrics, "metrics"))
         extras = []
         for name, value in ev.extras.items():
             a = np.ascontiguousarray(value, dtype=_F32)

@@ -21,7 +21,7 @@ from darts_engine.runs import bundle as bundle_module
 from darts_engine.runs.bundle import BundleError, export_bundle, import_bundle
 from darts_engine.runs.manager import RunManager
 from darts_engine.runs.store import RunStore
-from tests.helpers import cli, record, tiny
+from tests.helpers import cli, record, register_toys, tiny
 
 TABLES = ("step_metrics", "epoch_metrics", "alphas", "extras", "logs", "alerts")
 
@@ -92,6 +92,21 @@ def test_export_then_import_gives_the_same_run(source, tmp_path, fmt):
     assert_same_run(store, run_id, fresh, new_id, exact=fmt != "json")
     assert fresh.get_run(new_id)["genotype"] == store.get_run(run_id)["genotype"]
     assert "cannot be resumed" in fresh.logs(new_id)["message"].iloc[-1]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_a_task_metric_beyond_the_fixed_columns_round_trips(tmp_path, fmt):
+    unregister = register_toys()
+    try:
+        store = RunStore(tmp_path / "source")
+        run_id = record(store, tiny(task="toy-regression", method="toy-method", epochs=2), "toy")
+        assert store.epoch_metrics(run_id)["neg_mse"].notna().all()
+        fresh = RunStore(tmp_path / "fresh")
+        new_id = import_bundle(fresh, export_bundle(store, run_id, fmt))
+        assert_same_run(store, run_id, fresh, new_id, exact=fmt != "json")
+        assert "neg_mse" in fresh.epoch_metrics(new_id).columns
+    finally:
+        unregister()
 
 
 def test_a_taken_id_gets_a_new_one_and_the_original_stays(source, target):
@@ -283,6 +298,8 @@ BAD = {
                                   "cell 'normal' is not a cell type"),
     "missing column": (table("step_metrics.csv", lambda df: df.drop(columns="lr")),
                        "missing: ['lr']"),
+    "an undeclared metric column": (table("epoch_metrics.csv", lambda df: df.assign(psnr=1.0)),
+                                    "unexpected: ['psnr']"),
     "text in a number column": (table("step_metrics.csv", lambda df: df.assign(lr="fast")),
                                 "column 'lr' must hold numbers, got 'fast'"),
     "fractional epoch": (table("alerts.csv", lambda df: df.assign(epoch=0.5)),

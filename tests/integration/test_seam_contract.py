@@ -32,5 +32,8 @@ def test_a_toy_task_and_method_run_and_are_recorded_with_their_declaration(toys,
     assert [(a["name"], a["kind"]) for a in run["artifacts"]] == [
         ("toy_grid", "toy_image_grid"), ("toy_scale", "toy_scalar")]
     assert result.history[-1]["neg_mse"] < 0 and "val_acc" not in result.history[-1]
+    epochs = store.epoch_metrics(run_id)  # the toy metric is a column, with the values recorded
+    assert epochs["neg_mse"].tolist() == [h["neg_mse"] for h in result.history]
+    assert epochs["neg_mse"].notna().all() and epochs["val_acc"].isna().all()
     _, grids = store.extras_history(run_id, "toy_grid")
     assert grids.shape == (2, 2, 3)

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -668,6 +669,8 @@ def test_a_schema_1_store_is_migrated_and_old_runs_get_the_default_declaration(t
     s.close()
     con = sqlite3.connect(home / "dartboard.db")  # back to schema 1, as an old version wrote it
     con.execute("ALTER TABLE runs DROP COLUMN declaration_json")
+    for table in ("step_metrics", "epoch_metrics"):
+        con.execute(f"ALTER TABLE {table} DROP COLUMN metrics_json")
     con.execute("UPDATE extras SET name = 'edge_weight_normal' WHERE run_id = ?", (run_id,))
     con.execute("PRAGMA user_version = 1")
     con.commit()
@@ -679,5 +682,79 @@ def test_a_schema_1_store_is_migrated_and_old_runs_get_the_default_declaration(t
     assert [(a["name"], a["kind"], a["cell"]) for a in run["artifacts"]] == [
         ("edge_weight_normal", "edge_weights", "normal")]
     con = sqlite3.connect(home / "dartboard.db")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     con.close()
+
+
+def test_a_schema_2_store_is_migrated_and_its_rows_keep_their_fixed_metric_columns(
+        tmp_path) -> None:
+    """Schema 2 had no metrics_json: its rows read back with train_acc / val_acc as before, no
+    other metric column; rows recorded after the migration carry every metric by name."""
+    home = tmp_path / "home"
+    RunStore(home).close()
+    con = sqlite3.connect(home / "dartboard.db")  # the schema 2 tables, written by hand
+    for table in ("step_metrics", "epoch_metrics"):
+        con.execute(f"ALTER TABLE {table} DROP COLUMN metrics_json")
+    con.execute("INSERT INTO runs (id, name, config_json, status, created_at, updated_at) "
+                "VALUES ('20260101-000000-abcd', 'old', ?, 'completed', 1.0, 2.0)",
+                (json.dumps(CONFIG),))
+    con.execute("INSERT INTO epoch_metrics (run_id, epoch, step, train_loss, train_acc, val_loss,"
+                " val_acc, lr, epoch_time, wall_time, genotype, indicators_json) VALUES "
+                "('20260101-000000-abcd', 0, 3, 1.0, 0.25, 2.0, 0.5, 0.1, 1.0, 1.0, 'g', '{}')")
+    con.execute("INSERT INTO step_metrics (run_id, step, epoch, train_loss, train_acc) VALUES "
+                "('20260101-000000-abcd', 1, 0, 1.5, 0.125)")
+    con.execute("PRAGMA user_version = 2")
+    con.commit()
+    con.close()
+    s = RunStore(home)
+    epochs = s.epoch_metrics("20260101-000000-abcd")
+    assert epochs[["train_acc", "val_acc"]].values.tolist() == [[0.25, 0.5]]
+    assert [c for c in epochs.columns if c.endswith("_acc") or "metric" in c] == [
+        "train_acc", "val_acc"]
+    assert s.step_metrics("20260101-000000-abcd")["train_acc"].tolist() == [0.125]
+    run_id = s.create_run(CONFIG)
+    rec = s.recorder(run_id)
+    rec(started())
+    rec(replace(epoch_record(0), metrics={"val_acc": 0.5, "psnr": 31.5}))
+    rec.close()
+    assert s.epoch_metrics(run_id)[["val_acc", "psnr"]].values.tolist() == [[0.5, 31.5]]
+    s.close()
+    con = sqlite3.connect(home / "dartboard.db")
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert json.loads(con.execute("SELECT metrics_json FROM epoch_metrics WHERE run_id = ?",
+                                  (run_id,)).fetchone()[0]) == {"val_acc": 0.5, "psnr": 31.5}
+    con.close()
+
+
+def test_metrics_beyond_the_fixed_columns_get_a_column_each_in_both_frames(tmp_path) -> None:
+    s = RunStore(tmp_path)
+    run_id = s.create_run(CONFIG)
+    rec = s.recorder(run_id)
+    rec(started())
+    for step, cer in ((1, 0.75), (2, 0.5)):
+        rec(replace(step_record(0, step), metrics={"cer": cer}))
+    rec(replace(epoch_record(0), metrics={"cer": 0.5, "psnr": 30.0}))
+    rec(replace(epoch_record(1), metrics={"cer": 0.25}))  # psnr missing: NaN
+    rec.close()
+    steps = s.step_metrics(run_id)
+    assert steps["cer"].tolist() == [0.75, 0.5]
+    assert steps["train_acc"].isna().all()  # not a metric of this run
+    assert s.step_metrics(run_id, max_points=1)["cer"].tolist() == [0.5]
+    epochs = s.epoch_metrics(run_id)
+    assert epochs["cer"].tolist() == [0.5, 0.25]
+    assert epochs["psnr"].iloc[0] == 30.0 and math.isnan(epochs["psnr"].iloc[1])
+    assert "metrics_json" not in epochs.columns and "metrics_json" not in steps.columns
+
+
+def test_check_reports_a_run_whose_declaration_is_not_valid_json(tmp_path) -> None:
+    s = RunStore(tmp_path)
+    good, bad = s.create_run(CONFIG), s.create_run(CONFIG)
+    rec = s.recorder(good)
+    rec(started())
+    rec.close()
+    assert s.check() == []
+    with sqlite3.connect(tmp_path / DB_NAME) as con:
+        con.execute("UPDATE runs SET declaration_json = '{\"task\": ' WHERE id = ?", (bad,))
+    problems = s.check()
+    assert len(problems) == 1
+    assert bad in problems[0] and "declaration_json" in problems[0]
