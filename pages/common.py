@@ -132,6 +132,17 @@ def headline_indicators(keys: Iterable[str], space: str) -> list[str]:
             and split_key(k)[1] in (None, first)]
 
 
+def unknown_artifacts(view: RunView, known: Iterable[str]) -> None:
+    """One line per declared artifact kind the page has no renderer for (`known`: the kinds it
+    draws), so nothing the run records is silently missing."""
+    known = set(known)
+    for kind, artifacts in view.artifacts.items():
+        if kind not in known:
+            names = ", ".join(str(a.get("label") or a.get("name")) for a in artifacts)
+            st.caption(f"Not drawn here: {names} (artifact kind `{kind}` has no renderer on "
+                       "this page).")
+
+
 def indicator_label(key: str) -> str:
     """'skip_mass.normal' -> 'skip_connect mass (normal cell)'; NB201's one cell: no suffix."""
     indicator, cell = split_key(key)

@@ -21,6 +21,7 @@ from darts_engine.viz.tables import genotype_diff, summary_table
 from pages import common
 
 MAX_RUNS = 4
+KNOWN_KINDS = ("edge_weights", "edge_logits")  # artifact kinds this page draws (β, per run)
 
 
 def _labels(views: dict[str, RunView]) -> dict[str, str]:
@@ -94,6 +95,7 @@ def cells_section(views: dict[str, RunView], labels: dict[str, str]) -> int | No
     for col, (rid, view) in zip(cols, views.items(), strict=True):
         with col:
             st.markdown(f"**{labels[rid]}** · {view.config.get('algorithm')}")
+            common.unknown_artifacts(view, KNOWN_KINDS)
             at = _snapshot_at(view, epoch - 1)
             if at is None:
                 st.caption("No epoch finished yet.")

@@ -207,11 +207,7 @@ def stages_section(view: RunView, status: dict[str, Any]) -> None:
 def unknown_artifacts_section(view: RunView, status: dict[str, Any]) -> None:
     """Artifact kinds this page has no renderer for: one line each, so nothing is silently
     missing."""
-    for kind, artifacts in view.artifacts.items():
-        if kind not in KNOWN_KINDS:
-            names = ", ".join(str(a.get("label") or a.get("name")) for a in artifacts)
-            st.caption(f"Not drawn here: {names} (artifact kind `{kind}` has no renderer on "
-                       "this page).")
+    common.unknown_artifacts(view, KNOWN_KINDS)
 
 
 def edges_section(view: RunView, status: dict[str, Any]) -> None:

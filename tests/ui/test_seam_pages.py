@@ -65,6 +65,9 @@ def test_a_toy_task_and_method_launch_from_the_form_and_show_on_live_and_compare
     at.query_params["runs"] = f"{run_id},{other}"
     at.run()
     assert not at.exception
+    compare_notes = [c.value for c in at.caption if c.value.startswith("Not drawn here")]
+    assert len(compare_notes) == len(TOY_KINDS)     # the toy run's kinds; the other has none
+    assert all(any(f"`{kind}`" in n for n in compare_notes) for kind in TOY_KINDS)
     table = at.dataframe[-1].value
     assert f"best {TOY_HEADLINE}" in table.index and "best validation accuracy" in table.index
     assert (table.loc["best validation accuracy"] != "–").sum() == 1   # only the other run's
