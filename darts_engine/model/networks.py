@@ -117,7 +117,8 @@ class NetworkCIFAR(nn.Module):
             c_pp, c_p = c_p, cell.multiplier * c_curr
             if i == self.aux_at:
                 c_aux, size_aux = c_p, size
-        self.auxiliary_head = AuxiliaryHeadCIFAR(c_aux, num_classes, size_aux) if auxiliary else None
+        self.auxiliary_head = (AuxiliaryHeadCIFAR(c_aux, num_classes, size_aux) if auxiliary
+                               else None)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, num_classes)
 
