@@ -85,3 +85,28 @@ def test_shapes_test_split_is_fresh_and_digits_test_share_is_disjoint():
     assert "may have seen" in digits.note
     again = load_test_split("digits")
     assert torch.equal(again.test.x, digits.test.x)  # a fixed share
+
+
+def test_pause_holds_between_steps_and_resume_finishes():
+    import threading
+    import time
+
+    control, epochs = SearchControl(), []
+
+    def pause_after_first(event):
+        if event.kind == "epoch":
+            epochs.append(event.epoch)
+            if event.epoch == 0:
+                control.pause()
+
+    cfg = preset("nb201", epochs=2, **TINY["nb201"])
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(
+        r=retrain(cfg, NB201_CONV, pause_after_first, control)))
+    worker.start()
+    assert control.wait_held(60)
+    time.sleep(0.3)
+    assert epochs == [0]  # held before the first step of epoch 1
+    control.resume()
+    worker.join(60)
+    assert result["r"].status == "completed" and epochs == [0, 1]
