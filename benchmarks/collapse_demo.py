@@ -32,7 +32,7 @@ from darts_engine.train.presets import PRESETS, preset_values  # noqa: E402
 DEMO = next(name for name in PRESETS if name.startswith("Collapse demo"))
 ALGORITHMS = ("bilevel-1st", "single")
 
-# (header, indicator key without the cell suffix or a record field, format)
+# (header, indicator key without the cell suffix, a task metric or a record field, format)
 COLUMNS = [("train", "train_acc", "{:.3f}"), ("val", "val_acc", "{:.3f}"),
            ("skip_m", "skip_mass", "{:.3f}"), ("none_m", "none_mass", "{:.3f}"),
            ("pf_m", "pf_mass", "{:.3f}"), ("entropy", "entropy", "{:.3f}"),
@@ -54,8 +54,8 @@ def run_one(cfg: SearchConfig, out: Any = None) -> dict[str, Any]:
 
     def on_event(ev: Event) -> None:
         if isinstance(ev, EpochRecord):
-            epochs.append({"epoch": ev.epoch, "train_acc": ev.train_acc, "val_acc": ev.val_acc,
-                           "genotype": ev.genotype, **ev.indicators})
+            epochs.append({"epoch": ev.epoch, **ev.metrics, "genotype": ev.genotype,
+                           **ev.indicators})
         elif isinstance(ev, AlertRecord):
             alerts.append((ev.epoch, ev.rule, ev.message))
 

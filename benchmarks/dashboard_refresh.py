@@ -65,14 +65,16 @@ def fill_run(store: RunStore, epochs: int, seed: int) -> str:
             for c, a in alphas.items():
                 alphas[c] = a + drift + 0.003 * rng.normal(size=(14, 8))
             loss = 2.3 * np.exp(-step / 3000) + 0.1 * rng.random()
-            rec(StepRecord(epoch=epoch, step=step, train_loss=loss, train_acc=1 - loss / 2.5,
-                           val_loss=loss + 0.1, val_acc=1 - loss / 2.4, lr=0.02, arch_lr=3e-4,
+            rec(StepRecord(epoch=epoch, step=step, train_loss=loss, val_loss=loss + 0.1,
+                           metrics={"train_acc": 1 - loss / 2.5, "val_acc": 1 - loss / 2.4},
+                           lr=0.02, arch_lr=3e-4,
                            step_time=0.05, alpha_grad_norm=0.1, weight_grad_norm=1.0,
                            alphas={c: a.copy() for c, a in alphas.items()}
                            if step % ALPHA_EVERY == 0 else None))
         genotype = str(derive_genotype("darts", alphas))
-        rec(EpochRecord(epoch=epoch, step=step, train_loss=loss, train_acc=1 - loss / 2.5,
-                        val_loss=loss + 0.15, val_acc=1 - loss / 2.3, lr=0.02, epoch_time=2.5,
+        rec(EpochRecord(epoch=epoch, step=step, train_loss=loss, val_loss=loss + 0.15,
+                        metrics={"train_acc": 1 - loss / 2.5, "val_acc": 1 - loss / 2.3},
+                        lr=0.02, epoch_time=2.5,
                         wall_time=2.5 * (epoch + 1),
                         alphas={c: a.copy() for c, a in alphas.items()}, genotype=genotype))
     rec(RunFinished("completed", epochs, genotype))
