@@ -93,3 +93,30 @@ def test_mixed_op_is_the_weighted_sum_of_its_ops():
     one_hot = torch.zeros(5)
     one_hot[NB201_OPS.index("skip_connect")] = 1.0
     assert torch.equal(mixed(x, one_hot), x)
+
+
+@pytest.mark.parametrize("space", SPACES.names())
+def test_every_edge_is_built_by_the_mixed_op_factory_and_a_subclass_leaves_the_fast_path(space):
+    """The `mixed_op` hook (what PC-DARTS plugs into): each edge comes from the factory, with
+    the space's op factory and α columns, and a MixedOp subclass is not batched unless plain."""
+    calls = []
+
+    class Tagged(MixedOp):
+        pass
+
+    def factory(c, stride, ops, op_factory, pool_bn, cols):
+        calls.append((stride, tuple(ops), cols))
+        return Tagged(c, stride, ops, op_factory, pool_bn, cols)
+
+    sp = SPACES.get(space)
+    cells = 1 if space == "nb201" else 3
+    model = sp.build(4, cells, DataShape(1, 8, 7), seed=0, mixed_op=factory)
+    edges = [e for m in model.modules() if hasattr(m, "edges") for e in m.edges]
+    assert len(edges) == len(calls) > 0
+    assert all(type(e) is Tagged and not e.plain for e in edges)
+    plain = sp.build(4, cells, DataShape(1, 8, 7), seed=0)
+    assert all(type(e) is MixedOp and e.plain
+               for m in plain.modules() if hasattr(m, "edges") for e in m.edges)
+    assert not any(m._fast(lambda _: True) for m in model.modules() if hasattr(m, "_fast"))
+    x = torch.randn(2, 1, 8, 8)
+    assert model(x).shape == plain(x).shape == (2, 7)
