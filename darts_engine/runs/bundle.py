@@ -42,15 +42,9 @@ import pandas as pd
 from ..config import ConfigError, SearchConfig
 from ..model.genotype import parse_genotype
 from ..registries import SPACES
+from .schema import _EPOCH_COLS, _RUN_ID, _STEP_COLS, EXPORT_FORMATS, StoreError
 from .states import RunState, names
-from .store import (
-    _EPOCH_COLS,
-    _RUN_ID,
-    _STEP_COLS,
-    EXPORT_FORMATS,
-    RunStore,
-    StoreError,
-)
+from .store import RunStore
 
 FORMAT = "dartboard-run-bundle"
 VERSION = 1

@@ -29,11 +29,9 @@ from darts_engine.events import (
     RunStarted,
     StepRecord,
 )
+from darts_engine.runs.recorder import Recorder
+from darts_engine.runs.schema import APPLICATION_ID, DB_NAME, SCHEMA_VERSION
 from darts_engine.runs.store import (
-    APPLICATION_ID,
-    DB_NAME,
-    SCHEMA_VERSION,
-    Recorder,
     RunNotFound,
     RunStore,
     StoreError,
