@@ -32,6 +32,9 @@ read from the modules at every call, so `torch.func.functional_call` (second-ord
 works. Cells the fast path does not cover (an edge that is not a plain `MixedOp`, i.e.
 `MixedOp.plain` is off, such as PC-DARTS with K > 1; frozen cells; unknown ops) run the
 reference forward: see `supernet._CellMixin._fast`.
+
+Over 400 lines for a reason: it is one idea, the batched forward of both cells, and its
+equivalence with the reference (tests/unit/test_fastpath.py) is easiest to check in one place.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ A bundle (format version 1) is one folder named after the run:
                                 or parquet)
 
 Bundles downloaded before manifest.json existed import too (the format is read off the names).
+
+Over 400 lines for a reason: a bundle is foreign input, and most of this file checks it (every
+file, table, column, dtype and value, with a message naming it) before one row is written.
 Logs, per-epoch extras (PC-DARTS β) and checkpoints are not part of a bundle, so an imported run
 can be watched and compared but not resumed.
 

@@ -10,6 +10,10 @@ transactions. An epoch (metrics + α of every cell + extras + the run's summary)
 transaction, so no reader sees half an epoch. Each thread has its own connection; writes from
 this process queue on one lock per database file, and another process (the CLI) waits on
 SQLite's busy timeout, which is why every transaction is short.
+
+Over 400 lines for a reason: `RunStore` is the one class that opens, migrates, queries and
+changes the database, and its transaction rules (above) hold across all of it; the SQL text
+lives in schema.py and the write path of a running search in recorder.py.
 """
 
 from __future__ import annotations

@@ -26,6 +26,10 @@ where we split at random).
 Evaluation passes (`BatchStream.ordered`, the whole split in order) are never augmented, as in
 AutoDL's valid_loader (test transform). quark0's `infer` reads the augmented valid_queue; we
 keep validation accuracy clean instead.
+
+Over 400 lines for a reason: the dataset registry, the built-in and torchvision loaders with
+their errors for people, the retrain test split and the two streams share one `ImageSet` shape;
+the streams are a candidate to move out when a second task brings its own.
 """
 
 from __future__ import annotations
