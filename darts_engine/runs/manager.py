@@ -1,4 +1,6 @@
-"""RunManager: runs searches in the background, a bounded number at a time, queueing the rest.
+"""RunManager: runs searches and retrains in the background, a bounded number at a time,
+queueing the rest. Both kinds share the store, the queue, the controls (pause / stop / resume)
+and the run folder's checkpoint; a retrain's kind lives in its config (runs/kinds.py).
 
 The dashboard holds one manager per process (through `st.cache_resource`); worker threads only
 talk to the run store and to this manager's plain-data status, never to the UI. Execution is
@@ -13,20 +15,25 @@ each finish sooner than the same two one after the other with two threads each
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
-from ..config import SearchConfig
+from ..config import ConfigError, SearchConfig
 from ..events import EpochRecord, Event, RunFinished, RunStarted, StepRecord
 from ..search import SearchControl, SearchResult, check_resumable, search
+from ..train import retrain as retraining
 from ..train.data import check_config
+from ..train.retrain import RetrainConfig, RetrainResult, check_genotype
+from .kinds import RETRAIN, retrain_run_config, run_kind, split_retrain_config
 from .states import RunState, names
 from .store import RunStore
 
@@ -41,6 +48,35 @@ def warm_up() -> None:
 
 
 Listener = Callable[[Event], None]
+Result = SearchResult | RetrainResult
+# (on_event, control, checkpoint folder, resume?) -> the loop's result (status, error)
+Loop = Callable[[Listener, SearchControl, Path, bool], Result]
+
+
+@dataclass(frozen=True)
+class _Job:
+    run_id: str
+    epochs: int
+    loop: Loop
+    resume: bool
+    listener: Listener | None = None
+
+
+def _search_loop(cfg: SearchConfig, setup: Any = None) -> Loop:
+    return lambda on_event, control, folder, resume: search(
+        cfg, on_event, control, checkpoint_dir=folder, resume=resume, setup=setup)
+
+
+def _retrain_loop(cfg: RetrainConfig, genotype: str, run_config: dict[str, Any]) -> Loop:
+    """The retrain loop, its RunStarted carrying the run's whole config (kind, genotype,
+    source): the recorder stores RunStarted.config as the run's config."""
+    def loop(on_event: Listener, control: SearchControl, folder: Path, resume: bool) -> Result:
+        def with_kind(ev: Event) -> None:
+            on_event(dataclasses.replace(ev, config=run_config)
+                     if isinstance(ev, RunStarted) else ev)
+        return retraining.retrain(cfg, genotype, with_kind, control, checkpoint_dir=folder,
+                                  resume=resume)
+    return loop
 
 
 class Executor(Protocol):
@@ -105,9 +141,8 @@ class RunManager:
         cores = os.cpu_count() or 1
         self.threads_per_run = threads_per_run or max(1, cores // self.max_concurrent)
         self._lock = threading.RLock()
-        # (run id, config, resume?, extra listener, prepared setup): see launch
-        self._queue: deque[tuple[str, SearchConfig, bool, Listener | None, Any]] = deque()
-        self._results: dict[str, SearchResult] = {}
+        self._queue: deque[_Job] = deque()
+        self._results: dict[str, Result] = {}
         self._controls: dict[str, SearchControl] = {}
         self._status: dict[str, RunStatus] = {}
         self._running: set[str] = set()
@@ -124,7 +159,24 @@ class RunManager:
         check_config(cfg)  # ConfigError before anything is written
         run_id = self.store.create_run(cfg.to_dict(), name=name or cfg.name,
                                        status=RunState.QUEUED.value)
-        self._enqueue(run_id, cfg, resume=False, listener=listener, setup=setup)
+        self._enqueue(_Job(run_id, cfg.epochs, _search_loop(cfg, setup), False, listener))
+        return run_id
+
+    def launch_retrain(self, cfg: RetrainConfig, genotype_text: str, *,
+                       source_run: str | None = None, source_epoch: int | None = None,
+                       name: str = "", listener: Listener | None = None) -> str:
+        """Train the genotype's discrete network from scratch as a run of kind "retrain"
+        (train/retrain.py). ConfigError(field="genotype") before anything is written when the
+        text does not parse or is not of the recipe's kind. source_run/source_epoch: the
+        search run and 0-based epoch the genotype was derived at (None: pasted)."""
+        genotype = str(check_genotype(cfg, genotype_text))
+        run_config = retrain_run_config(cfg, genotype, source_run, source_epoch)
+        where = "" if source_run is None else f" of {source_run}" + (
+            "" if source_epoch is None else f" @ epoch {source_epoch + 1}")
+        run_id = self.store.create_run(run_config, name=name or f"retrain · {cfg.recipe}{where}",
+                                       status=RunState.QUEUED.value)
+        self._enqueue(_Job(run_id, cfg.epochs, _retrain_loop(cfg, genotype, run_config), False,
+                           listener))
         return run_id
 
     def launch_pair(self, cfg: SearchConfig, name: str = "") -> tuple[str, str]:
@@ -148,33 +200,38 @@ class RunManager:
         if not RunState.parse(run["status"]).resumable:
             raise ValueError(f"run {run_id} is {run['status']}; only "
                              f"{', '.join(names('resumable'))} runs can be resumed")
-        check_resumable(self.store.home / run_id, run["epochs_done"])
-        cfg = SearchConfig.from_dict(run["config"])
+        if run_kind(run["config"]) == RETRAIN:
+            cfg, genotype = split_retrain_config(run["config"])
+            _check_retrain_resumable(self.store.home / run_id, run["epochs_done"])
+            job = _Job(run_id, cfg.epochs, _retrain_loop(cfg, genotype, run["config"]), True,
+                       listener)
+        else:
+            check_resumable(self.store.home / run_id, run["epochs_done"])
+            cfg = SearchConfig.from_dict(run["config"])
+            job = _Job(run_id, cfg.epochs, _search_loop(cfg), True, listener)
         self.store.requeue(run_id)
-        self._enqueue(run_id, cfg, resume=True, listener=listener)
+        self._enqueue(job)
 
-    def _enqueue(self, run_id: str, cfg: SearchConfig, resume: bool,
-                 listener: Listener | None = None, setup: Any = None) -> None:
+    def _enqueue(self, job: _Job) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the run manager is shut down")
-            self._queue.append((run_id, cfg, resume, listener, setup))
-            self._controls[run_id] = SearchControl()
-            self._status[run_id] = RunStatus(run_id, epochs=cfg.epochs)
+            self._queue.append(job)
+            self._controls[job.run_id] = SearchControl()
+            self._status[job.run_id] = RunStatus(job.run_id, epochs=job.epochs)
         self._dispatch()
 
     def _dispatch(self) -> None:
         with self._lock:
             while self._queue and len(self._running) < self.max_concurrent and not self._closed:
-                run_id, cfg, resume, listener, setup = self._queue.popleft()
-                self._running.add(run_id)
-                self._status[run_id].state = "running"
-                self.executor.submit(run_id, lambda r=run_id, c=cfg, z=resume, f=listener,
-                                     u=setup: self._work(r, c, z, f, u))
+                job = self._queue.popleft()
+                self._running.add(job.run_id)
+                self._status[job.run_id].state = "running"
+                self.executor.submit(job.run_id, lambda j=job: self._work(j))
 
     # --- the worker ------------------------------------------------------------------------
-    def _work(self, run_id: str, cfg: SearchConfig, resume: bool,
-              listener: Listener | None = None, setup: Any = None) -> None:
+    def _work(self, job: _Job) -> None:
+        run_id, listener = job.run_id, job.listener
         torch.set_num_threads(self.threads_per_run)
         recorder = self.store.recorder(run_id)
         status = self._status[run_id]
@@ -187,12 +244,14 @@ class RunManager:
                 listener(ev)
 
         try:
-            result = search(cfg, on_event, self._controls[run_id],
-                            checkpoint_dir=self.store.run_dir(run_id), resume=resume,
-                            setup=setup)
+            result = job.loop(on_event, self._controls[run_id], self.store.run_dir(run_id),
+                              job.resume)
             status.state, status.error = result.status, result.error
             with self._lock:
                 self._results[run_id] = result
+        except Exception as e:  # bad data found by the loop before it started: a failed run
+            status.state, status.error = "failed", f"{type(e).__name__}: {e}"
+            self.store.set_status(run_id, "failed", error=status.error)
         finally:
             recorder.close()
             with self._lock:
@@ -222,7 +281,7 @@ class RunManager:
     # --- control ---------------------------------------------------------------------------
     def stop(self, run_id: str) -> None:
         with self._lock:
-            queued = [q for q in self._queue if q[0] == run_id]
+            queued = [q for q in self._queue if q.run_id == run_id]
             for q in queued:
                 self._queue.remove(q)
             if queued:
@@ -261,21 +320,22 @@ class RunManager:
     # --- reading ---------------------------------------------------------------------------
     def is_live(self, run_id: str) -> bool:
         with self._lock:
-            return run_id in self._running or any(q[0] == run_id for q in self._queue)
+            return run_id in self._running or any(q.run_id == run_id for q in self._queue)
 
     def status(self, run_id: str) -> dict[str, Any] | None:
         with self._lock:
             st = self._status.get(run_id)
             return None if st is None else st.as_dict()
 
-    def result(self, run_id: str) -> SearchResult | None:
-        """The SearchResult of a run this manager ran to its end; None before."""
+    def result(self, run_id: str) -> Result | None:
+        """The SearchResult (RetrainResult) of a run this manager ran to its end; None
+        before."""
         with self._lock:
             return self._results.get(run_id)
 
     def live_ids(self) -> set[str]:
         with self._lock:
-            return set(self._running) | {q[0] for q in self._queue}
+            return set(self._running) | {q.run_id for q in self._queue}
 
     def wait(self, run_id: str, timeout: float = 600.0) -> None:
         deadline = time.monotonic() + timeout
@@ -288,7 +348,7 @@ class RunManager:
             if self._closed:
                 return
             self._closed = True
-            queued = [q[0] for q in self._queue]
+            queued = [q.run_id for q in self._queue]
             running = list(self._running)
             self._queue.clear()
             for run_id in running:
@@ -297,3 +357,11 @@ class RunManager:
         # Runs cut short by a shutdown (not by a person) can be resumed from their checkpoint.
         for run_id in queued + running:
             self.store.set_status(run_id, "interrupted")
+
+
+def _check_retrain_resumable(folder: Path, epochs_done: int) -> None:
+    """As search.check_resumable, for a retrain's checkpoint."""
+    if epochs_done > 0 and not (folder / retraining.CHECKPOINT_NAME).is_file():
+        raise ConfigError(f"this retrain has {epochs_done} recorded epoch(s) but no checkpoint "
+                          "to continue from (imported runs carry none), so it cannot be "
+                          "resumed. Launch a new retrain of its genotype instead.", field="run")

@@ -3,7 +3,8 @@ spirit of Aim's read API between the store and the UI). `load_view(store, run_id
 epochs, strided steps, the merged α timeline, the space's ops and edges, op masks, the run's
 relaxation, the run's declared metrics, and the per-epoch artifacts it declared, found by kind
 (edge weights β, stage cells), logs and alerts; `run_status` the status/ETA when no live manager
-knows the run; `list_runs` the runs listing after marking runs whose writer is gone. Pages only cache and draw.
+knows the run; `list_runs` the runs listing after marking runs whose writer is gone. Pages only
+cache and draw. A retrain run (runs/kinds.py) has no ops, edges or α: its view has them empty.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 from ..model.genotype import Genotype, softmax
 from ..registries import RELAXATIONS, SPACES
 from ..viz.cells import derive
+from .kinds import RETRAIN, run_kind
 from .states import is_active
 from .store import RunNotFound, RunStore
 
@@ -65,6 +67,11 @@ class RunView:
     @property
     def config(self) -> dict[str, Any]:
         return self.run["config"]
+
+    @property
+    def kind(self) -> str:
+        """"search" or "retrain" (runs/kinds.py)."""
+        return run_kind(self.config)
 
     def op_mask(self, cell: str) -> np.ndarray | None:
         """(edges, ops) bool, False where the edge lacks the op (RobustDARTS S1); else None."""
@@ -122,6 +129,8 @@ class RunView:
 
 def _space_info(run: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]],
                                                 tuple[str, ...]]:
+    if run_kind(run["config"]) == RETRAIN:  # a discrete network: no α
+        return (), {}, ()
     space = SPACES.get(run["config"]["space"])
     ops = tuple(run["ops"]) or space.ops
     edges = {c: tuple(e) for c, e in run["edges"].items()} or {
@@ -222,21 +231,27 @@ def list_runs(s: RunStore, live_ids: set[str]) -> pd.DataFrame:
     """Every run, newest first, after active runs whose writer is gone (e.g. a CLI run whose
     process died) became "interrupted". live_ids: the runs this process runs or has queued.
     Each row also gets its declared headline metric: `headline` (the metric dict, None if
-    undeclared) and `headline_best` (its best recorded value, unscaled; NaN if none)."""
+    undeclared) and `headline_best` (its best recorded value, unscaled; NaN if none), and its
+    `kind` ("search" or "retrain"; a retrain's space is its recipe)."""
     s.mark_interrupted(live_ids=live_ids)
     runs = s.list_runs()
-    heads, bests = [], []
+    heads, bests, kinds, spaces = [], [], [], []
     for row in runs.itertuples(index=False):
         try:
             run = s.get_run(row.id)
         except RunNotFound:       # deleted since the listing was read
             heads.append(None)
             bests.append(float("nan"))
+            kinds.append("")
+            spaces.append(row.space)
             continue
         h = next((m for m in run.get("metrics") or () if m.get("headline")), None)
         heads.append(h)
         bests.append(float("nan") if h is None else _best(s, row, h))
-    return runs.assign(headline=heads, headline_best=bests)
+        kinds.append(run_kind(run["config"]))
+        spaces.append(run["config"].get("recipe") if kinds[-1] == RETRAIN else row.space)
+    return runs.assign(headline=heads, headline_best=bests, kind=kinds,
+                       space=pd.Series(spaces, index=runs.index, dtype=object))
 
 
 def _best(s: RunStore, row: Any, metric: dict[str, Any]) -> float:

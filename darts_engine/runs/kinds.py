@@ -1,0 +1,30 @@
+"""Run kinds, kept in the run's config dict (no store schema change): a search run's config is
+a SearchConfig dict (no "kind" key: every run recorded before kinds existed is a search); a
+retrain run's is its RetrainConfig dict plus `kind="retrain"`, the genotype text it trains and
+the search run/epoch it came from (None for a pasted genotype)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..train.retrain import RetrainConfig
+
+SEARCH, RETRAIN = "search", "retrain"
+RETRAIN_KEYS = ("kind", "genotype", "source_run", "source_epoch")
+
+
+def run_kind(config: dict[str, Any]) -> str:
+    return str(config.get("kind") or SEARCH)
+
+
+def retrain_run_config(cfg: RetrainConfig, genotype: str, source_run: str | None = None,
+                       source_epoch: int | None = None) -> dict[str, Any]:
+    """The config dict a retrain run is recorded with."""
+    return {**cfg.to_dict(), "kind": RETRAIN, "genotype": genotype, "source_run": source_run,
+            "source_epoch": source_epoch}
+
+
+def split_retrain_config(config: dict[str, Any]) -> tuple[RetrainConfig, str]:
+    """A retrain run's config dict back as (RetrainConfig, genotype text)."""
+    return (RetrainConfig.from_dict({k: v for k, v in config.items() if k not in RETRAIN_KEYS}),
+            str(config["genotype"]))

@@ -1,0 +1,93 @@
+"""A retrain is a run of its own kind in the same manager and store as searches: recorded
+through the recorder with its kind, genotype and source in the config, no α, its declared
+metrics; stopped and resumed through the manager it completes; the read model shows it."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from darts_engine.config import ConfigError
+from darts_engine.runs.kinds import RETRAIN, run_kind
+from darts_engine.runs.manager import RunManager
+from darts_engine.runs.store import RunStore
+from darts_engine.runs.views import list_runs, load_view
+from darts_engine.train.retrain import preset
+from tests.helpers import tiny
+
+NB201_CONV = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
+              "|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+
+
+def _cfg(epochs=2):
+    return preset("nb201", epochs=epochs, init_channels=4, cells_per_stage=1, threads=1)
+
+
+@pytest.fixture
+def manager(home):
+    m = RunManager(RunStore(home), max_concurrent=2, threads_per_run=1)
+    yield m
+    m.shutdown(timeout=60)
+    assert m.executor.alive() == 0
+
+
+def test_a_retrain_through_the_manager_is_recorded_as_a_retrain_run(manager):
+    run_id = manager.launch_retrain(_cfg(), NB201_CONV, source_run="abc", source_epoch=3)
+    manager.wait(run_id, timeout=300)
+    run = manager.store.get_run(run_id)
+    assert run["status"] == "completed", run["error"]
+    assert run["epochs_done"] == 2 and run["ops"] == [] and run["edges"] == {}
+    cfg = run["config"]
+    assert run_kind(cfg) == RETRAIN and cfg["recipe"] == "nb201" and cfg["epochs"] == 2
+    assert (cfg["genotype"], cfg["source_run"], cfg["source_epoch"]) == (NB201_CONV, "abc", 3)
+    assert run["name"] == "retrain · nb201 of abc @ epoch 4"
+    assert [m["name"] for m in run["metrics"] if m["headline"]] == ["test_acc"]
+    view = load_view(manager.store, run_id)
+    assert view.kind == RETRAIN and view.ops == () and view.edges == {} and view.alphas == {}
+    acc = view.headline_values()
+    assert acc.shape == (2,) and np.all((acc > 0) & (acc <= 1))
+    assert {"train_acc", "train_loss", "val_loss"} <= set(view.epochs.columns)
+    listing = list_runs(manager.store, manager.live_ids()).set_index("id")
+    assert listing.loc[run_id, "kind"] == RETRAIN and listing.loc[run_id, "space"] == "nb201"
+    assert listing.loc[run_id, "headline_best"] == pytest.approx(acc.max())
+
+
+def test_searches_and_retrains_share_the_listing(manager):
+    search_id = manager.launch(tiny(epochs=1))
+    manager.wait(search_id, timeout=120)
+    listing = list_runs(manager.store, manager.live_ids()).set_index("id")
+    assert listing.loc[search_id, "kind"] == "search"
+    assert listing.loc[search_id, "space"] == "nb201"
+    assert load_view(manager.store, search_id).kind == "search"
+
+
+def test_a_bad_genotype_is_refused_before_anything_is_written(manager):
+    with pytest.raises(ConfigError) as e:
+        manager.launch_retrain(_cfg(), "|not_an_op~0|")
+    assert e.value.field == "genotype"
+    darts = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], normal_concat=[2], "
+             "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1)], reduce_concat=[2])")
+    with pytest.raises(ConfigError, match="nb201"):
+        manager.launch_retrain(_cfg(), darts)
+    assert manager.store.list_runs().empty
+
+
+def test_stopped_retrain_resumes_through_the_manager_and_completes(manager):
+    run_id = manager.launch_retrain(_cfg(epochs=3), NB201_CONV)
+    deadline = time.monotonic() + 300
+    while manager.store.get_run(run_id)["epochs_done"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    manager.stop(run_id)
+    manager.wait(run_id, timeout=300)
+    run = manager.store.get_run(run_id)
+    assert run["status"] == "stopped" and 1 <= run["epochs_done"] < 3
+    assert (manager.store.run_dir(run_id) / "retrain.pt").is_file()
+    manager.resume(run_id)
+    manager.wait(run_id, timeout=300)
+    run = manager.store.get_run(run_id)
+    assert run["status"] == "completed" and run["epochs_done"] == 3, run["error"]
+    assert run_kind(run["config"]) == RETRAIN  # the resumed RunStarted kept the kind
+    epochs = manager.store.epoch_metrics(run_id)
+    assert epochs["epoch"].tolist() == [0, 1, 2]
