@@ -16,6 +16,9 @@ file, table, column, dtype and value, with a message naming it) before one row i
 Logs, per-epoch extras (PC-DARTS β) and checkpoints are not part of a bundle, so an imported run
 can be watched and compared but not resumed.
 
+A retrain run (runs/kinds.py) trains a discrete network: its bundle has no ops, edges or α rows,
+its config is rebuilt through RetrainConfig and its genotypes are checked against its recipe.
+
 Import trusts nothing in the file. Names, links and declared sizes are checked before anything
 is decompressed, and reads stop at the size limits (zip bombs); then the run's schema and config,
 every table's columns and types, α shapes against the search space, the epoch numbering and the
@@ -45,6 +48,8 @@ import pandas as pd
 from ..config import ConfigError, SearchConfig
 from ..model.genotype import parse_genotype
 from ..registries import SPACES
+from ..train.retrain import check_genotype
+from .kinds import RETRAIN, retrain_run_config, run_kind, split_retrain_config
 from .schema import _EPOCH_COLS, _RUN_ID, _STEP_COLS, EXPORT_FORMATS, StoreError
 from .states import RunState, names
 from .store import RunStore
@@ -121,12 +126,19 @@ def import_bundle(store: RunStore, source: bytes | str | Path | BinaryIO) -> str
         metrics = [m.get("name") for m in run.get("metrics") or () if isinstance(m, dict)]
         tables = {t: _table(read(f"{t}.{fmt}", MAX_MEMBER_BYTES), f"{t}.{fmt}", fmt, t, metrics)
                   for t in TABLES}
-    space = SPACES.get(run["config"]["space"])
-    _check_space(run, space, started=any(len(df) for df in tables.values()))
+    if run_kind(run["config"]) == RETRAIN:
+        space = None
+        if run["ops"] or run["edges"] or len(tables["alphas"]):
+            raise BundleError(f"a retrain run trains a discrete network and has no α: run.json's "
+                              f"ops and edges must be empty and alphas.{fmt} hold no rows. {_HOW}")
+    else:
+        space = SPACES.get(run["config"]["space"])
+        _check_space(run, space, started=any(len(df) for df in tables.values()))
     if genotype_txt.strip() != run["genotype"].strip():
         raise BundleError(f"genotype.txt does not match run.json's genotype. {_HOW}")
     epoch_rows, last_epoch = _check_epochs(tables, run, space)
-    alphas = _alpha_snapshots(tables["alphas"], space, epoch_rows, last_epoch)
+    alphas = ([] if space is None
+              else _alpha_snapshots(tables["alphas"], space, epoch_rows, last_epoch))
     _check_alerts(tables["alerts"], run)
     original, status = run["id"], run["status"]
     if RunState(status).active:  # its writer is on another machine, or gone: nobody continues it here
@@ -285,7 +297,8 @@ def _kind_ok(value: Any, kind: str) -> bool:
 
 
 def _check_run(data: Any) -> dict[str, Any]:
-    """run.json, every key typed as _RUN_KEYS says; the config rebuilt through SearchConfig."""
+    """run.json, every key typed as _RUN_KEYS says; the config rebuilt through SearchConfig
+    (a retrain's through RetrainConfig)."""
     if not isinstance(data, dict):
         raise BundleError(f"run.json must hold one JSON object (the run), got "
                           f"{type(data).__name__}. {_HOW}")
@@ -316,11 +329,26 @@ def _check_run(data: Any) -> dict[str, Any]:
         if run[key] is not None and run[key] < 0:
             raise BundleError(f"run.json: {key} must be >= 0, got {run[key]}. {_HOW}")
     try:
-        run["config"] = SearchConfig.from_dict(run["config"]).to_dict()
+        run["config"] = (_retrain_config(run["config"]) if run_kind(run["config"]) == RETRAIN
+                         else SearchConfig.from_dict(run["config"]).to_dict())
     except ConfigError as e:
         raise BundleError(f"run.json: the run's config is not valid here: {e}. Fix that field "
                           "in run.json, or update DARTboard if the bundle is newer.") from e
     return run
+
+
+def _retrain_config(config: dict[str, Any]) -> dict[str, Any]:
+    source_run, source_epoch = config.get("source_run"), config.get("source_epoch")
+    if not (source_run is None or isinstance(source_run, str)):
+        raise ConfigError(f"source_run must be a run id or null, got {source_run!r}",
+                          field="source_run")
+    if not (source_epoch is None or (type(source_epoch) is int and source_epoch >= 0)):
+        raise ConfigError(f"source_epoch must be an epoch >= 0 or null, got {source_epoch!r}",
+                          field="source_epoch")
+    if not isinstance(config.get("genotype"), str):
+        raise ConfigError("a retrain's config needs the genotype text it trains", field="genotype")
+    cfg, genotype = split_retrain_config(config)
+    return retrain_run_config(cfg, str(check_genotype(cfg, genotype)), source_run, source_epoch)
 
 
 def _check_space(run: dict[str, Any], space: Any, started: bool) -> None:
@@ -454,6 +482,12 @@ def _check_epochs(tables: dict[str, pd.DataFrame], run: dict[str, Any],
             gt["genotype"].tolist() != em["genotype"].tolist():
         raise BundleError(f"genotypes does not match epoch_metrics' genotype column. {_HOW}")
     for text in {*em["genotype"], run["genotype"]} - {""}:
+        if space is None:  # a retrain: the recipe's kind of genotype
+            try:
+                check_genotype(split_retrain_config(run["config"])[0], text)
+            except ConfigError as e:
+                raise BundleError(f"{e}. {_HOW}") from e
+            continue
         try:
             g = parse_genotype(text, ops=space.ops)
         except ValueError as e:

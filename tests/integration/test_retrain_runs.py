@@ -91,3 +91,37 @@ def test_stopped_retrain_resumes_through_the_manager_and_completes(manager):
     assert run_kind(run["config"]) == RETRAIN  # the resumed RunStarted kept the kind
     epochs = manager.store.epoch_metrics(run_id)
     assert epochs["epoch"].tolist() == [0, 1, 2]
+
+
+def test_a_retrain_run_round_trips_through_a_bundle(manager, tmp_path):
+    from darts_engine.runs.bundle import BundleError, export_bundle, import_bundle
+
+    run_id = manager.launch_retrain(_cfg(), NB201_CONV, source_run="abc", source_epoch=0)
+    manager.wait(run_id, timeout=300)
+    data = export_bundle(manager.store, run_id)
+    other = RunStore(tmp_path / "other")
+    new_id = import_bundle(other, data)
+    a, b = manager.store.get_run(run_id), other.get_run(new_id)
+    assert b["config"] == a["config"] and run_kind(b["config"]) == RETRAIN
+    assert (b["ops"], b["edges"], b["genotype"]) == ([], {}, a["genotype"])
+    assert b["metrics"] == a["metrics"]
+    ea, eb = manager.store.epoch_metrics(run_id), other.epoch_metrics(new_id)
+    assert eb["test_acc"].tolist() == pytest.approx(ea["test_acc"].tolist())
+    assert load_view(other, new_id).alphas == {}
+    # an imported retrain has no checkpoint: resuming it says so
+    other.set_status(new_id, "stopped")
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        RunManager(other, threads_per_run=1).resume(new_id)
+    # α in a retrain bundle is refused, naming the table
+    import io
+    import zipfile
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename.endswith("alphas.csv"):
+                body += b"0,1,epoch,cell,0,0,0.5\n"
+            z.writestr(info, body)
+    with pytest.raises(BundleError, match="a retrain run trains a discrete network"):
+        import_bundle(RunStore(tmp_path / "third"), out.getvalue())
