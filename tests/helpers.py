@@ -115,6 +115,23 @@ def register_toys() -> Callable[[], None]:
     return unregister
 
 
+def launch_from_form(at: AppTest, home, numbers: dict, choices: dict, texts: dict) -> tuple:
+    """Fill the Launch form (number inputs, select boxes, text inputs, by field name), press
+    Start, wait for the run to end; returns (run id, its store, the run as get_run gives it)."""
+    for field, value in numbers.items():
+        at.number_input(key=f"launch_{field}").set_value(value)
+    for field, value in choices.items():
+        at.selectbox(key=f"launch_{field}").set_value(value)
+    for field, value in texts.items():
+        at.text_input(key=f"launch_{field}").set_value(value)
+    at.form_submit_button[0].click().run()
+    assert not at.exception and not at.error
+    run_id = at.query_params["run"]
+    manager().wait(run_id, timeout=120)
+    store = RunStore(home)
+    return run_id, store, store.get_run(run_id)
+
+
 def plotly_figures(at: AppTest) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 

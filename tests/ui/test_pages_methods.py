@@ -17,7 +17,7 @@ from darts_engine.runs.paths import data_root, resolve_inside
 from darts_engine.runs.store import RunStore
 from darts_engine.train.presets import preset_values
 from darts_engine.viz.palette import EDGE_WEIGHT_LABEL
-from tests.helpers import array, heatmaps, manager, record, tiny
+from tests.helpers import array, heatmaps, launch_from_form, record, tiny
 
 PRESET = "Quick look (seconds)"
 # The smallest run the form makes in a second: NB201, 1 cell per stage, C=4 (K=4 divides it).
@@ -53,18 +53,9 @@ def test_launch_watch_and_compare_every_method(app, home, plain_store, method, r
     plain = plain_store[1]
     at = app()
     at.selectbox(key="launch_preset").set_value(PRESET).run()
-    for field, value in FORM.items():
-        at.number_input(key=f"launch_{field}").set_value(value)
-    at.selectbox(key="launch_method").set_value(method)
-    at.selectbox(key="launch_relaxation").set_value(relaxation)
-    at.text_input(key="launch_device").set_value("cpu")
-    at.text_input(key="launch_name").set_value(f"{method} · {relaxation}")
-    at.form_submit_button[0].click().run()
-    assert not at.exception and not at.error
-    run_id = at.query_params["run"]
-    manager().wait(run_id, timeout=120)
-    store = RunStore(home)
-    run = store.get_run(run_id)
+    run_id, store, run = launch_from_form(
+        at, home, FORM, {"method": method, "relaxation": relaxation},
+        {"device": "cpu", "name": f"{method} · {relaxation}"})
     assert run["status"] == "completed" and run["epochs_done"] == 2, run["error"]
     assert (run["config"]["method"], run["config"]["relaxation"]) == (method, relaxation)
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from darts_engine.runs.store import RunStore
 from tests.helpers import (
     TOY_HEADLINE,
     TOY_KINDS,
     TOY_METHOD,
     TOY_TASK,
-    manager,
+    launch_from_form,
     record,
     register_toys,
     tiny,
@@ -33,17 +32,9 @@ def test_a_toy_task_and_method_launch_from_the_form_and_show_on_live_and_compare
     at = app()
     at.selectbox(key="launch_preset").set_value("Quick look (seconds)").run()
     assert TOY_TASK in at.selectbox(key="launch_task").options  # the form's choices: TASKS
-    for field, value in FORM.items():
-        at.number_input(key=f"launch_{field}").set_value(value)
-    at.selectbox(key="launch_task").set_value(TOY_TASK)
-    at.selectbox(key="launch_method").set_value(TOY_METHOD)
-    at.text_input(key="launch_device").set_value("cpu")
-    at.form_submit_button[0].click().run()
-    assert not at.exception and not at.error
-    run_id = at.query_params["run"]
-    manager().wait(run_id, timeout=120)
-    store = RunStore(home)
-    run = store.get_run(run_id)
+    run_id, store, run = launch_from_form(at, home, FORM,
+                                          {"task": TOY_TASK, "method": TOY_METHOD},
+                                          {"device": "cpu"})
     assert run["status"] == "completed" and run["epochs_done"] == 2, run["error"]
     assert (run["config"]["task"], run["config"]["method"]) == (TOY_TASK, TOY_METHOD)
 
