@@ -1,8 +1,12 @@
-"""Command line: `python -m darts_engine search|resume|runs|show|export|import|truth`.
+"""Command line: `python -m darts_engine search|retrain|resume|runs|show|export|import|truth`.
 
 Every SearchConfig field is a flag (`--arch-lr 1e-2`, `--augment/--no-augment`), or the fields
 come from `--config run.toml`; flags override the file. Exit codes: 0 success, 1 the run failed,
 2 bad input (the message names the field and the allowed values; no traceback).
+
+`retrain RUN [--epoch E]` trains the cell RUN derived at epoch E (1-based, default its last)
+from scratch; `retrain --genotype TEXT` a pasted one. The recipe follows the genotype's kind
+(darts-eval for a DARTS Genotype(...), nb201 for an NB201 arch string) unless `--recipe` says.
 """
 
 from __future__ import annotations
@@ -22,12 +26,15 @@ from .config import FIELDS, ConfigError, SearchConfig, field_help
 from .events import AlertRecord, EpochRecord, Event, RunFinished, RunStarted, StepRecord
 from .monitor.alerts import alert_line
 from .registries import by_name
+from .runs import views
 from .runs.bundle import export_bundle, import_bundle
-from .runs.manager import RunManager
+from .runs.kinds import RETRAIN, SEARCH, recipe_for, run_kind
+from .runs.manager import Result, RunManager
 from .runs.states import RunState, names
 from .runs.store import RunStore, StoreError, default_home
-from .search import SearchResult, build_search, check_resumable
+from .search import build_search, check_resumable
 from .train.data import DataError, check_config
+from .train.retrain import RECIPES, RetrainResult, check_genotype, preset
 from .truth.export import add_truth_parser, truth_export_main
 
 
@@ -57,6 +64,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     s.add_argument("--config", default=None, help="a .toml or .json file of config fields")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_config_flags(s)
+    t = sub.add_parser("retrain", help="train a derived cell from scratch as a retrain run")
+    t.add_argument("run", nargs="?", default=None, help="the search run whose cell to retrain")
+    t.add_argument("--epoch", type=int, default=None,
+                   help="the epoch (1-based) whose derived cell to retrain (default: the last)")
+    t.add_argument("--genotype", default=None,
+                   help="a pasted genotype instead of RUN: DARTS Genotype(...) text or an NB201 "
+                        "arch string |op~0|+|op~0|op~1|+...")
+    t.add_argument("--recipe", choices=sorted(RECIPES), default=None,
+                   help="default: the one for the genotype's kind")
+    t.add_argument("--epochs", type=int, default=None, help="default: the recipe's CPU preset")
+    t.add_argument("--dataset", default=None,
+                   help="default: RUN's dataset; with --genotype the retrain default (digits)")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--name", default="")
+    t.add_argument("--no-progress", action="store_true")
     r = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
     r.add_argument("run", help="run id")
     r.add_argument("--no-progress", action="store_true")
@@ -105,7 +128,8 @@ class Progress:
             # the run's declared metrics: the first train-split one and the headline
             self.train_metric = next((m["name"] for m in ev.metrics if m["split"] == "train"), "")
             self.headline = next((m["name"] for m in ev.metrics if m["headline"]), "")
-            print(f"searching on {ev.device}: {ev.n_params / 1e6:.3f} M weights, "
+            verb = "retraining" if run_kind(ev.config) == RETRAIN else "searching"
+            print(f"{verb} on {ev.device}: {ev.n_params / 1e6:.3f} M weights, "
                   f"{self.steps} steps/epoch", file=sys.stderr)
         elif isinstance(ev, StepRecord) and self.tty:
             done = (ev.step - 1) % max(1, self.steps) + 1
@@ -138,12 +162,17 @@ def _fan_out(*sinks: Any) -> Any:
     return emit
 
 
-def _finish(run_id: str, result: SearchResult | None) -> int:
+def _finish(run_id: str, result: Result | None) -> int:
     print(f"run id: {run_id}")
     if result is None:  # the loop never ran to its end (stopped while queued)
-        print("error: the run ended before its search finished", file=sys.stderr)
+        print("error: the run ended before its loop finished", file=sys.stderr)
         return 1
-    print(result.genotype)
+    if isinstance(result, RetrainResult):
+        if result.history:
+            print(f"test_acc {result.history[-1]['test_acc']:.4f} after "
+                  f"{result.epochs_done} epoch(s)")
+    else:
+        print(result.genotype)
     if result.status == "failed":
         print(f"error: the run failed: {result.error}", file=sys.stderr)
         return 1
@@ -158,6 +187,42 @@ def cmd_search(args: argparse.Namespace, store: RunStore) -> int:
                                                         setup=setup))
 
 
+def cmd_retrain(args: argparse.Namespace, store: RunStore) -> int:
+    if (args.run is None) == (args.genotype is None):
+        raise ConfigError("retrain needs either RUN (a search run's id) or --genotype TEXT, "
+                          "not both", field="run" if args.run is None else "genotype")
+    dataset, source_epoch = args.dataset, None
+    if args.run is not None:
+        run = store.get_run(args.run)
+        if run_kind(run["config"]) != SEARCH:
+            raise ConfigError(f"run {args.run} is a {run_kind(run['config'])} run; retrain the "
+                              "search run it came from", field="run")
+        texts = store.genotypes(args.run)["genotype"].tolist()
+        if not texts:
+            raise ConfigError(f"run {args.run} has no derived cell yet (no epoch finished)",
+                              field="run")
+        epoch = len(texts) if args.epoch is None else args.epoch
+        if not 1 <= epoch <= len(texts):
+            raise ConfigError(f"epoch must be 1..{len(texts)} (the epochs run {args.run} "
+                              f"recorded), got {epoch}", field="epoch")
+        genotype, source_epoch = texts[epoch - 1], epoch - 1
+        dataset = dataset or run["config"].get("dataset")
+    else:
+        if args.epoch is not None:
+            raise ConfigError("--epoch picks an epoch of RUN; a pasted --genotype has none",
+                              field="epoch")
+        genotype = args.genotype
+    recipe = args.recipe or recipe_for(genotype)
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("dataset", dataset),
+                                   ("seed", args.seed), ("threads", args.threads))
+                 if v is not None}
+    cfg = preset(recipe, **overrides)
+    check_genotype(cfg, genotype)  # before the manager starts
+    return _run(store, args, lambda m, sinks: m.launch_retrain(
+        cfg, genotype, source_run=args.run, source_epoch=source_epoch, name=args.name,
+        listener=sinks))
+
+
 def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
     store.mark_interrupted()  # a run whose process died (kill -9, power cut) becomes resumable
     run = store.get_run(args.run)
@@ -166,7 +231,8 @@ def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
         hint = "it is still running in another process" if state.active else "nothing to resume"
         raise ConfigError(f"run {args.run} is {state}: {hint}. Only "
                           f"{', '.join(names('resumable'))} runs can be resumed", field="run")
-    check_resumable(store.home / args.run, run["epochs_done"])
+    if run_kind(run["config"]) == SEARCH:  # the manager checks a retrain's own checkpoint
+        check_resumable(store.home / args.run, run["epochs_done"])
 
     def start(mgr: RunManager, sinks: Any) -> str:
         mgr.resume(args.run, listener=sinks)
@@ -199,11 +265,11 @@ def local_time(seconds: float) -> str:
 
 
 def cmd_runs(store: RunStore) -> int:
-    df = store.list_runs()
+    df = views.list_runs(store, set())  # space: a retrain's recipe
     if df.empty:
         print("no runs yet (start one with: python -m darts_engine search)")
         return 0
-    cols = ["id", "status", "space", "algorithm", "dataset", "epochs_done", "epochs",
+    cols = ["id", "status", "kind", "space", "algorithm", "dataset", "epochs_done", "epochs",
             "best_val_acc", "name", "created_at"]
     df = df[[c for c in cols if c in df.columns]].copy()
     if "created_at" in df.columns:  # seconds since the epoch -> the reader's local time
@@ -255,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         store = RunStore(args.home or default_home())
         if args.command == "search":
             return cmd_search(args, store)
+        if args.command == "retrain":
+            return cmd_retrain(args, store)
         if args.command == "resume":
             return cmd_resume(args, store)
         if args.command == "runs":

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..train.retrain import RetrainConfig
+from ..config import ConfigError
+from ..model.genotype import parse_genotype
+from ..train.retrain import RECIPES, RetrainConfig
 
 SEARCH, RETRAIN = "search", "retrain"
 RETRAIN_KEYS = ("kind", "genotype", "source_run", "source_epoch")
@@ -28,3 +30,13 @@ def split_retrain_config(config: dict[str, Any]) -> tuple[RetrainConfig, str]:
     """A retrain run's config dict back as (RetrainConfig, genotype text)."""
     return (RetrainConfig.from_dict({k: v for k, v in config.items() if k not in RETRAIN_KEYS}),
             str(config["genotype"]))
+
+
+def recipe_for(genotype_text: str) -> str:
+    """The recipe that retrains this kind of genotype (a DARTS Genotype(...): darts-eval, an
+    NB201 arch string: nb201). ConfigError(field="genotype") when the text does not parse."""
+    try:
+        g = parse_genotype(genotype_text)
+    except ValueError as e:
+        raise ConfigError(f"genotype: {e}", field="genotype") from None
+    return next(name for name, r in RECIPES.items() if isinstance(g, r.genotype))

@@ -125,3 +125,26 @@ def test_a_retrain_run_round_trips_through_a_bundle(manager, tmp_path):
             z.writestr(info, body)
     with pytest.raises(BundleError, match="a retrain run trains a discrete network"):
         import_bundle(RunStore(tmp_path / "third"), out.getvalue())
+
+
+def test_cli_retrains_a_search_runs_cell_at_an_epoch(home, capsys):
+    from darts_engine.cli import main
+    from tests.helpers import record
+
+    store = RunStore(home)
+    search_id = record(store, tiny(epochs=2), "s")
+    first = store.genotypes(search_id)["genotype"].iloc[0]
+    code = main(["--home", str(home), "retrain", search_id, "--epoch", "1", "--epochs", "1",
+                 "--dataset", "digits", "--threads", "1", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    retrain_id = next(i for i in store.list_runs()["id"] if i != search_id)
+    run = store.get_run(retrain_id)
+    assert run["status"] == "completed" and run["epochs_done"] == 1
+    cfg = run["config"]
+    assert (cfg["kind"], cfg["recipe"], cfg["dataset"]) == (RETRAIN, "nb201", "digits")
+    assert (cfg["genotype"], cfg["source_run"], cfg["source_epoch"]) == (first, search_id, 0)
+    assert f"run id: {retrain_id}" in out and "test_acc" in out
+    code = main(["--home", str(home), "runs"])
+    listing = capsys.readouterr().out
+    assert code == 0 and "retrain" in listing and "search" in listing
