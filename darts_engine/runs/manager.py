@@ -271,7 +271,7 @@ class RunManager:
             elapsed = max(1e-9, time.perf_counter() - t0)
             status.steps_per_s = ev.step / elapsed if status.epoch == 0 else status.steps_per_s
         elif isinstance(ev, EpochRecord):
-            status.epoch = ev.epoch + 1
+            status.epoch, status.step = ev.epoch + 1, ev.step  # a retrain reports no steps
             status.steps_per_s = status.steps_per_epoch / max(1e-9, ev.epoch_time)
             status.eta_s = (status.epochs - status.epoch) * ev.epoch_time
         elif isinstance(ev, RunFinished):

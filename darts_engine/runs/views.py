@@ -64,6 +64,16 @@ class RunView:
             return np.array([], np.float64)
         return self.epochs[h["name"]].to_numpy(np.float64)
 
+    def curve_epochs(self) -> pd.DataFrame:
+        """epochs for the curve figures, which draw val_acc as the held-out accuracy: a run that
+        records no val_acc (a retrain: its headline is test_acc) gets its held-out headline
+        there."""
+        h, ep = self.headline, self.epochs
+        if (h is None or h["name"] == "val_acc" or h.get("split") != "held_out"
+                or h["name"] not in ep or ("val_acc" in ep and ep["val_acc"].notna().any())):
+            return ep
+        return ep.assign(val_acc=ep[h["name"]])
+
     @property
     def config(self) -> dict[str, Any]:
         return self.run["config"]
