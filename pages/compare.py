@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from darts_engine.runs.kinds import RETRAIN
 from darts_engine.runs.states import is_active
 from darts_engine.runs.store import RunNotFound
 from darts_engine.runs.views import RunView
@@ -42,7 +43,7 @@ def _snapshot_at(view: RunView, epoch: int) -> tuple[int, int] | None:
 
 def curves_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
     st.subheader("Curves")
-    st.plotly_chart(compare_curves({labels[r]: v.epochs for r, v in views.items()}),
+    st.plotly_chart(compare_curves({labels[r]: v.curve_epochs() for r, v in views.items()}),
                     key="compare_curves")
 
 
@@ -94,6 +95,11 @@ def cells_section(views: dict[str, RunView], labels: dict[str, str]) -> int | No
     cols = st.columns(len(views))
     for col, (rid, view) in zip(cols, views.items(), strict=True):
         with col:
+            if view.kind == RETRAIN:
+                st.markdown(f"**{labels[rid]}** · retrain ({view.config.get('recipe')})")
+                st.caption("A retrain trains one fixed cell (no α):")
+                st.code(view.config.get("genotype", ""), language=None, wrap_lines=True)
+                continue
             st.markdown(f"**{labels[rid]}** · {view.config.get('algorithm')}")
             common.unknown_artifacts(view, KNOWN_KINDS)
             at = _snapshot_at(view, epoch - 1)
@@ -149,6 +155,8 @@ def _highlight_rows(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
 def summary_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
     st.subheader("Summary")
     runs: dict[str, dict[str, Any]] = {}
+    # one cell type for every column (a retrain has none of its own)
+    first = next((v.cells[0] for v in views.values() if v.cells), "cell")
     for rid, view in views.items():
         wall = view.epochs["wall_time"].to_numpy(np.float64)
         runs[labels[rid]] = {
@@ -158,7 +166,8 @@ def summary_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
             "wall_time": float(wall[-1]) if wall.size else None,
             "genotype": view.run.get("genotype") or "",
             "alphas": {c: a[-1] for c, a in view.alphas.items() if len(a)},
-            "ops": view.ops, "param_free": view.param_free, "cell": view.cells[0],
+            "ops": view.ops, "param_free": view.param_free,
+            "cell": view.cells[0] if view.cells else first,
             "normalise": view.mix}
     table = summary_table(runs)
     mask = np.array([str(i).startswith("config · ") for i in table.index])

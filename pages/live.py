@@ -1,8 +1,10 @@
 """Live: one run as it happens. Status and controls, per-edge operation weights (heatmap with a
 scrubber, the derived cell as a DAG, small multiples over time; PC-DARTS' edge weights beside
 them), LFR-DARTS' cell per stage, training curves, collapse indicators with the alerts that
-fired, and the genotype. The panel refreshes itself every second while the run is active
-(st.fragment), without rerunning the page.
+fired, and the genotype. "Evaluate this cell" retrains the cell at the scrubbed snapshot from
+scratch as a run of its own. A retrain run shows its recipe, the cell it trains and its curves
+(no α). The panel refreshes itself every second while the run is active (st.fragment), without
+rerunning the page.
 
 Each section is a function of (view, status) listed in SECTIONS, so a panel is one function plus
 one list entry.
@@ -14,10 +16,13 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from darts_engine.config import ConfigError
 from darts_engine.registries import METHODS, SPACES
+from darts_engine.runs.kinds import RETRAIN, recipe_for
 from darts_engine.runs.states import RunState, is_active
 from darts_engine.runs.store import RunNotFound
 from darts_engine.runs.views import RunView
+from darts_engine.train.retrain import RECIPES, preset
 from darts_engine.viz.alphas import alpha_heatmap
 from darts_engine.viz.cells import cell_dots, stage_cells
 from darts_engine.viz.curves import indicator_panel, training_curves
@@ -120,7 +125,7 @@ def weights_section(view: RunView, status: dict[str, Any]) -> None:
                       help="Scrub back through the recorded α (every alpha_every steps and at "
                            "each epoch's end); the nearest snapshot at or before the step is "
                            "shown.")
-    i = max(0, int(np.searchsorted(steps, st.session_state[key], side="right")) - 1)
+    i = _scrubbed(view)
     row = view.alpha_index.iloc[i]
     where = "end of epoch" if row["source"] == "epoch" else "during epoch"
     beta = view.edge_weights_at(i)  # PC-DARTS only: cell -> (edges,)
@@ -141,6 +146,63 @@ def weights_section(view: RunView, status: dict[str, Any]) -> None:
                           key=f"live_heatmap_{cell}", config={"displayModeBar": False})
         if cell in dots:
             right.graphviz_chart(dots[cell], width="stretch")
+
+
+def _scrubbed(view: RunView) -> int:
+    """The α snapshot the step slider points at: the nearest at or before its step."""
+    steps = view.alpha_index["step"].to_numpy()
+    step = st.session_state.get(f"live_scrub_{view.run['id']}", int(steps[-1]))
+    return max(0, int(np.searchsorted(steps, step, side="right")) - 1)
+
+
+def evaluate_section(view: RunView, status: dict[str, Any]) -> None:
+    """"Evaluate this cell": retrain the cell derived at the scrubbed snapshot from scratch, with
+    the recipe of its kind, as a run of its own; a link opens it."""
+    if len(view.alpha_index) == 0:
+        return
+    i = _scrubbed(view)
+    try:
+        genotype = str(view.genotype_at(i))
+    except ValueError:
+        return
+    recipe = recipe_for(genotype)
+    epoch = int(view.alpha_index["epoch"].iloc[i])
+    left, right = st.columns([1, 3], vertical_alignment="center")
+    left.button("Evaluate this cell", key="live_evaluate", icon=":material/model_training:",
+                on_click=_evaluate, args=(view.run["id"], genotype, epoch, recipe),
+                help="Train this cell's discrete network from scratch (a retrain run) and "
+                     "measure its accuracy on a test split the search never saw.")
+    right.caption(f"Retrains the cell above (epoch {epoch + 1}) with the **{recipe}** recipe on "
+                  f"{view.config.get('dataset', '')}: {RECIPES[recipe].text}")
+    if launched := st.session_state.get("live_evaluated"):
+        st.markdown(f":material/open_in_new: [Open the retrain run {launched}](/live?run="
+                    f"{launched})")
+
+
+def _evaluate(run_id: str, genotype: str, epoch: int, recipe: str) -> None:
+    config = common.store().get_run(run_id)["config"]
+    data = {k: config[k] for k in ("dataset", "data_root", "download", "seed", "device")
+            if k in config}
+    try:
+        st.session_state["live_evaluated"] = common.manager().launch_retrain(
+            preset(recipe, **data), genotype, source_run=run_id, source_epoch=epoch)
+    except (ConfigError, RuntimeError) as e:
+        st.session_state["live_control_error"] = str(e)
+
+
+def retrain_section(view: RunView, status: dict[str, Any]) -> None:
+    """A retrain run: where its cell came from, its recipe, and the cell it trains."""
+    cfg = view.config
+    st.subheader("Retraining a cell from scratch")
+    source, epoch = cfg.get("source_run"), cfg.get("source_epoch")
+    origin = ("a pasted cell" if not source else f"the cell of search run [{source}]"
+              f"(/live?run={source})" + ("" if epoch is None else f" at epoch {epoch + 1}"))
+    st.markdown(f"Trains {origin} · recipe **{cfg.get('recipe')}** · {cfg.get('dataset')} · "
+                f"{cfg.get('epochs')} epochs")
+    if cfg.get("recipe") in RECIPES:
+        st.caption(RECIPES[cfg["recipe"]].text + " Test accuracy is measured on a split the "
+                   "search never read.")
+    st.code(cfg.get("genotype", ""), language=None, wrap_lines=True)
 
 
 def _cell_title(cell: str) -> str:
@@ -230,8 +292,10 @@ def curves_section(view: RunView, status: dict[str, Any]) -> None:
     smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="live_smoothing",
                           help="Moving average of the per-step training curves; the raw curve "
                                "stays faint underneath.")
-    st.plotly_chart(training_curves(view.steps, view.epochs, view.steps_per_epoch,
+    st.plotly_chart(training_curves(view.steps, view.curve_epochs(), view.steps_per_epoch,
                                     smoothing), key="live_curves")
+    if view.kind == RETRAIN:
+        st.caption("Held-out: the test split, after each epoch; train: the epoch's mean.")
 
 
 def indicators_section(view: RunView, status: dict[str, Any]) -> None:
@@ -294,9 +358,13 @@ def _last_line(message: str) -> str:
     return lines[-1] if lines else ""
 
 
-SECTIONS: list[Callable[[RunView, dict[str, Any]], None]] = [
-    status_section, weights_section, stages_section, edges_section, curves_section,
-    indicators_section, genotype_section, unknown_artifacts_section, log_section]
+Section = Callable[[RunView, dict[str, Any]], None]
+SECTIONS: list[Section] = [
+    status_section, weights_section, evaluate_section, stages_section, edges_section,
+    curves_section, indicators_section, genotype_section, unknown_artifacts_section, log_section]
+# A retrain run trains a discrete network: no α, cells or indicators to draw.
+RETRAIN_SECTIONS: list[Section] = [status_section, retrain_section, curves_section,
+                                   unknown_artifacts_section, log_section]
 
 
 # --- the page ------------------------------------------------------------------------------------
@@ -332,7 +400,7 @@ def _panel(run_id: str, was_active: bool) -> None:
     status = common.run_status(view)
     if is_active(status["state"]) != was_active:
         st.rerun()  # switch the auto-refresh on or off
-    for section in SECTIONS:
+    for section in RETRAIN_SECTIONS if view.kind == RETRAIN else SECTIONS:
         section(view, status)
 
 

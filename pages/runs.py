@@ -36,6 +36,7 @@ def _table(runs: pd.DataFrame, best: dict[str, list[float]]) -> pd.DataFrame:
     return pd.DataFrame({
         "status": runs["status"],
         "name": runs["name"],
+        "kind": runs["kind"],  # search or retrain (whose space column is its recipe)
         "space": runs["space"], "algorithm": runs["algorithm"], "dataset": runs["dataset"],
         "epochs": [f"{d} / {e}" for d, e in zip(runs["epochs_done"], runs["epochs"],
                                                 strict=True)],
