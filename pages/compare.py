@@ -1,6 +1,8 @@
 """Compare: 2–4 runs side by side. Overlaid curves and collapse indicators (first the one the runs'
 preset is about: presets.story_indicator); heatmaps and derived cells of every run at one shared
-epoch; a genotype diff at that epoch; a summary table with config differences marked.
+epoch; a genotype diff at that epoch; a summary table with config differences marked;
+"Evaluate these cells" retrains each search's final cell (and optionally a reference cell) with
+one recipe and seed, and opens the retrains here, their test accuracy on one plot.
 Refreshes itself while any of the runs is active. `?runs=ID1,ID2` selects the runs.
 """
 
@@ -10,11 +12,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from darts_engine.runs.kinds import RETRAIN
+from darts_engine.config import ConfigError
+from darts_engine.runs.kinds import REFERENCE_CELLS, RETRAIN, recipe_for
 from darts_engine.runs.states import is_active
 from darts_engine.runs.store import RunNotFound
 from darts_engine.runs.views import RunView
 from darts_engine.train.presets import story_indicator
+from darts_engine.train.retrain import RECIPES, preset
 from darts_engine.viz.alphas import alpha_heatmap
 from darts_engine.viz.cells import cell_dots
 from darts_engine.viz.curves import compare_curves, indicator_overlay
@@ -176,6 +180,49 @@ def summary_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
         st.caption("Highlighted: config fields that differ between the runs.")
 
 
+def evaluate_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
+    """Retrain the searches' final cells side by side: one recipe per cell kind, seed 0, each
+    on its search's data; optionally the recipe's reference cell too."""
+    cells = {rid: v.run["genotype"] for rid, v in views.items()
+             if v.kind != RETRAIN and v.run.get("genotype")}
+    if not cells:
+        return
+    st.subheader("Evaluate these cells")
+    recipes = sorted({recipe_for(g) for g in cells.values()})
+    references = [REFERENCE_CELLS[r] for r in recipes if r in REFERENCE_CELLS]
+    fits = len(cells) + len(references) <= MAX_RUNS  # all of them fit one Compare
+    with_ref = fits and st.checkbox(
+        "Also a reference cell: " + ", ".join(label for label, _ in references),
+        key="compare_evaluate_reference", value=fits, disabled=not fits)
+    st.button("Evaluate these cells", key="compare_evaluate", icon=":material/model_training:",
+              on_click=_evaluate, args=(views, cells, with_ref),
+              help="Train each run's final cell from scratch (a retrain run each, same recipe "
+                   "and seed) and compare their test accuracy here.")
+    st.caption(" ".join(f"**{r}**: {RECIPES[r].text}" for r in recipes))
+    if launched := st.session_state.get("compare_evaluated"):
+        st.markdown(f":material/open_in_new: [Compare the retrains](/compare?runs="
+                    f"{','.join(launched)})")
+
+
+def _evaluate(views: dict[str, RunView], cells: dict[str, str], with_ref: bool) -> None:
+    mgr, launched = common.manager(), []
+    try:
+        for rid, genotype in cells.items():
+            cfg = preset(recipe_for(genotype), dataset=views[rid].config.get("dataset", "digits"))
+            launched.append(mgr.launch_retrain(cfg, genotype, source_run=rid,
+                                               source_epoch=int(views[rid].run["epochs_done"])
+                                               - 1))
+        if with_ref:
+            first = next(iter(cells))
+            for recipe in sorted({recipe_for(g) for g in cells.values()}):
+                label, text = REFERENCE_CELLS[recipe]
+                cfg = preset(recipe, dataset=views[first].config.get("dataset", "digits"))
+                launched.append(mgr.launch_retrain(cfg, text, name=f"retrain · {label}"))
+    except (ConfigError, RuntimeError) as e:
+        st.session_state["compare_evaluate_error"] = str(e)
+    st.session_state["compare_evaluated"] = launched[:MAX_RUNS]
+
+
 # --- the page ------------------------------------------------------------------------------------
 def _panel(run_ids: list[str], was_active: bool) -> None:
     views: dict[str, RunView] = {}
@@ -196,6 +243,9 @@ def _panel(run_ids: list[str], was_active: bool) -> None:
     if epoch is not None:
         diff_section(views, labels, epoch)
     summary_section(views, labels)
+    evaluate_section(views, labels)
+    if message := st.session_state.pop("compare_evaluate_error", None):
+        st.warning(message)
 
 
 def _select() -> None:

@@ -40,3 +40,19 @@ def recipe_for(genotype_text: str) -> str:
     except ValueError as e:
         raise ConfigError(f"genotype: {e}", field="genotype") from None
     return next(name for name, r in RECIPES.items() if isinstance(g, r.genotype))
+
+
+# Reference cells a retrain can be compared against, per recipe: (label, genotype text).
+REFERENCE_CELLS = {
+    "nb201": ("all 3×3 conv (NB201)",
+              "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
+              "|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"),
+    "darts-eval": ("DARTS V2 (quark0/darts cnn/genotypes.py DARTS_V2)",
+                   "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+                   "('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), "
+                   "('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], "
+                   "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
+                   "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), "
+                   "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), "
+                   "('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])"),
+}

@@ -56,3 +56,24 @@ def test_compare_and_runs_take_a_finished_retrain_beside_a_search(app, home):
     runs = app("pages/runs.py")
     table = runs.dataframe[0].value
     assert sorted(table["kind"]) == ["retrain", "search"]
+
+
+def test_evaluate_these_cells_retrains_each_runs_final_cell_and_a_reference(app, home):
+    from darts_engine.runs.kinds import REFERENCE_CELLS
+
+    store = RunStore(home)
+    a = record(store, tiny(epochs=1), "a")
+    b = record(store, tiny(epochs=1, algorithm="single"), "b")
+    at = app("pages/compare.py", runs=f"{a},{b}")
+    at.button(key="compare_evaluate").click().run()
+    assert not at.exception, at.exception
+    retrains = _retrain_runs(store)
+    by_source = {r["config"]["source_run"]: r["config"] for r in retrains}
+    assert set(by_source) == {a, b, None}
+    for rid in (a, b):
+        assert by_source[rid]["genotype"] == store.get_run(rid)["genotype"]
+        assert (by_source[rid]["recipe"], by_source[rid]["source_epoch"]) == ("nb201", 0)
+    assert by_source[None]["genotype"] == REFERENCE_CELLS["nb201"][1]
+    assert len({(c["seed"], c["epochs"], c["dataset"]) for c in by_source.values()}) == 1
+    [link] = [m.value for m in at.markdown if "/compare?runs=" in m.value]
+    assert set(link.split("runs=")[1].rstrip(")").split(",")) == {r["id"] for r in retrains}

@@ -77,3 +77,12 @@ def test_a_retrain_run_is_not_a_source(capsys, home):
 def test_the_recipe_follows_the_genotype_kind():
     assert recipe_for(NB201_CONV) == "nb201"
     assert recipe_for(DARTS) == "darts-eval"
+
+
+def test_each_reference_cell_is_of_its_recipes_kind():
+    from darts_engine.runs.kinds import REFERENCE_CELLS
+    from darts_engine.train.retrain import check_genotype
+
+    for recipe, (_, text) in REFERENCE_CELLS.items():
+        assert recipe_for(text) == recipe
+        check_genotype(preset(recipe), text)
