@@ -184,7 +184,7 @@ def evaluate_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
     """Retrain the searches' final cells side by side: one recipe per cell kind, seed 0, each
     on its search's data; optionally the recipe's reference cell too."""
     cells = {rid: v.run["genotype"] for rid, v in views.items()
-             if v.kind != RETRAIN and v.run.get("genotype")}
+             if v.kind != RETRAIN and v.run.get("genotype") and _retrainable(v.run["genotype"])}
     if not cells:
         return
     st.subheader("Evaluate these cells")
@@ -202,6 +202,15 @@ def evaluate_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
     if launched := st.session_state.get("compare_evaluated"):
         st.markdown(f":material/open_in_new: [Compare the retrains](/compare?runs="
                     f"{','.join(launched)})")
+
+
+def _retrainable(genotype: str) -> bool:
+    """A recipe builds this cell's network (not, e.g., a space with ops of its own)."""
+    try:
+        recipe_for(genotype)
+    except ConfigError:
+        return False
+    return True
 
 
 def _evaluate(views: dict[str, RunView], cells: dict[str, str], with_ref: bool) -> None:

@@ -165,7 +165,11 @@ def evaluate_section(view: RunView, status: dict[str, Any]) -> None:
         genotype = str(view.genotype_at(i))
     except ValueError:
         return
-    recipe = recipe_for(genotype)
+    try:
+        recipe = recipe_for(genotype)
+    except ConfigError as e:  # e.g. a space with ops the discrete networks do not build
+        st.caption(f"No retrain recipe for this cell: {e}")
+        return
     epoch = int(view.alpha_index["epoch"].iloc[i])
     left, right = st.columns([1, 3], vertical_alignment="center")
     left.button("Evaluate this cell", key="live_evaluate", icon=":material/model_training:",
