@@ -148,3 +148,37 @@ def test_cli_retrains_a_search_runs_cell_at_an_epoch(home, capsys):
     code = main(["--home", str(home), "runs"])
     listing = capsys.readouterr().out
     assert code == 0 and "retrain" in listing and "search" in listing
+
+
+def _after_first_epoch(manager, run_id):
+    deadline = time.monotonic() + 300
+    while manager.store.get_run(run_id)["epochs_done"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_paused_retrain_holds_and_finishes_after_resume(manager):
+    run_id = manager.launch_retrain(_cfg(epochs=3), NB201_CONV)
+    _after_first_epoch(manager, run_id)
+    manager.pause(run_id)
+    assert manager.wait_paused(run_id, timeout=60)
+    held = manager.store.get_run(run_id)
+    assert held["status"] == "paused" and held["epochs_done"] < 3
+    time.sleep(0.3)
+    assert manager.store.get_run(run_id)["epochs_done"] == held["epochs_done"]
+    manager.resume(run_id)
+    manager.wait(run_id, timeout=300)
+    assert manager.store.get_run(run_id)["status"] == "completed"
+
+
+def test_cli_resume_continues_a_stopped_retrain(manager, capsys):
+    from darts_engine.cli import main
+
+    run_id = manager.launch_retrain(_cfg(epochs=3), NB201_CONV)
+    _after_first_epoch(manager, run_id)
+    manager.stop(run_id)
+    manager.wait(run_id, timeout=300)
+    assert manager.store.get_run(run_id)["status"] == "stopped"
+    code = main(["--home", str(manager.store.home), "resume", run_id, "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    run = manager.store.get_run(run_id)
+    assert run["status"] == "completed" and run["epochs_done"] == 3
