@@ -2,7 +2,7 @@
 
 import pytest
 
-from darts_engine.runs import store
+from darts_engine.runs import schema, store
 from darts_engine.runs.states import RunState, is_active, names
 
 
@@ -19,9 +19,9 @@ def test_the_lifecycle_as_the_store_and_manager_use_it():
     assert not RunState.RUNNING.resumable             # its writer is still at it
 
 
-def test_the_store_spells_no_list_of_its_own():
-    assert set(store.ACTIVE) == {s.value for s in RunState if s.active}
-    assert set(store.STATUSES) == set(names())
+def test_the_store_schema_spells_no_list_of_its_own():
+    assert set(schema.ACTIVE) == {s.value for s in RunState if s.active}
+    assert set(schema.STATUSES) == set(names())
 
 
 def test_parse_takes_the_stored_string_and_names_the_field_on_bad_input():
