@@ -8,6 +8,7 @@ the store and the manager's plain-data status.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,6 +32,9 @@ from darts_engine.runs.labels import (  # noqa: F401  (the pages call them as co
 from darts_engine.runs.manager import RunManager
 from darts_engine.runs.store import RunStore, default_home
 from darts_engine.runs.views import MAX_LINE_POINTS, RunView, load_view
+from darts_engine.truth.base import TruthTable
+from darts_engine.truth.reader import ENV as TRUTH_ENV
+from darts_engine.truth.reader import configured_truth
 from darts_engine.viz.alphas import edge_weight_lines
 from darts_engine.viz.curves import downsample
 
@@ -105,6 +109,19 @@ def edge_lines_figure(view: RunView, cell: str) -> Any:
     """Small multiples of one cell's edges over time (cached per α snapshot count)."""
     idx = view.alpha_index
     return _edge_lines(view.run["id"], len(idx), int(idx["step"].iloc[-1]), cell, view)
+
+
+# --- NAS-Bench-201 ground truth (darts_engine/truth/) -------------------------------------------
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _truth(path: str, env: str) -> TruthTable | None:
+    # `env` only keys the cache; opened once per server (a fast-mode folder reads its meta file).
+    return configured_truth(path or None)
+
+
+def truth_table(path: str = "") -> TruthTable | None:
+    """The truth table: `path` (the Live page's field, resolved inside the data root), else
+    $DARTBOARD_TRUTH, else the labelled proxy when installed, else None. Raises TruthError."""
+    return _truth(path, os.environ.get(TRUTH_ENV, ""))
 
 
 def list_runs() -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """Compare: 2–4 runs side by side. Overlaid curves and collapse indicators (first the one the runs'
-preset is about: presets.story_indicator); heatmaps and derived cells of every run at one shared
+preset is about: presets.story_indicator); the true CIFAR-10 accuracy of each NB201 run's
+derived cell per epoch (when a truth table is configured); heatmaps and derived cells of every run at one shared
 epoch; a genotype diff at that epoch; a summary table with config differences marked;
 "Evaluate these cells" retrains each search's final cell (and optionally a reference cell) with
 one recipe and seed, and opens the retrains here, their test accuracy on one plot.
@@ -16,13 +17,16 @@ from darts_engine.config import ConfigError
 from darts_engine.runs.kinds import REFERENCE_CELLS, RETRAIN, recipe_for
 from darts_engine.runs.states import is_active
 from darts_engine.runs.store import RunNotFound
+from darts_engine.runs.truth_view import is_nb201_space, truth_series
 from darts_engine.runs.views import RunView
 from darts_engine.train.presets import story_indicator
 from darts_engine.train.retrain import RECIPES, preset
+from darts_engine.truth.base import TruthError
 from darts_engine.viz.alphas import alpha_heatmap
 from darts_engine.viz.cells import cell_dots
 from darts_engine.viz.curves import compare_curves, indicator_overlay
 from darts_engine.viz.tables import genotype_diff, summary_table
+from darts_engine.viz.truth import truth_overlay
 from pages import common
 
 MAX_RUNS = 4
@@ -49,6 +53,30 @@ def curves_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
     st.subheader("Curves")
     st.plotly_chart(compare_curves({labels[r]: v.curve_epochs() for r, v in views.items()}),
                     key="compare_curves")
+
+
+def truth_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
+    """The true CIFAR-10 test accuracy of each NB201-cell search's derived cell per epoch, from
+    the table the Live page (or $DARTBOARD_TRUTH) configured."""
+    nb201 = {r: v for r, v in views.items()
+             if v.kind != RETRAIN and is_nb201_space(v.config.get("space", ""))}
+    if not nb201:
+        return
+    try:
+        table = common.truth_table(st.session_state.get("truth_path", ""))
+    except TruthError as e:
+        st.warning(f"Ground truth not shown: {e}")
+        return
+    if table is None:
+        return
+    series = {r: truth_series(v.epochs, v.config["space"], table) for r, v in nb201.items()}
+    protocol = "; ".join(dict.fromkeys(s.protocol for s in series.values() if s.protocol))
+    st.subheader("Ground truth of the derived cells")
+    st.plotly_chart(truth_overlay({labels[r]: (s.epochs, s.test["cifar10"])
+                                   for r, s in series.items()}, protocol or table.label),
+                    key="compare_truth", config={"displayModeBar": False})
+    st.caption(f"CIFAR-10 test accuracy of the cell each run derived at each epoch's end, looked "
+               f"up in {table.path}; gaps: cells the table has no row for.")
 
 
 def indicator_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
@@ -247,6 +275,7 @@ def _panel(run_ids: list[str], was_active: bool) -> None:
         st.rerun()
     labels = _labels(views)
     curves_section(views, labels)
+    truth_section(views, labels)
     indicator_section(views, labels)
     epoch = cells_section(views, labels)
     if epoch is not None:

@@ -1,6 +1,7 @@
 """Live: one run as it happens. Status and controls, per-edge operation weights (heatmap with a
 scrubber, the derived cell as a DAG, small multiples over time; PC-DARTS' edge weights beside
-them), LFR-DARTS' cell per stage, training curves, collapse indicators with the alerts that
+them), LFR-DARTS' cell per stage, training curves, the derived cell's NAS-Bench-201 ground
+truth per epoch (when a truth table is configured), collapse indicators with the alerts that
 fired, and the genotype. "Evaluate this cell" retrains the cell at the scrubbed snapshot from
 scratch as a run of its own. A retrain run shows its recipe, the cell it trains and its curves
 (no α). The panel refreshes itself every second while the run is active (st.fragment), without
@@ -19,15 +20,19 @@ import streamlit as st
 from darts_engine.config import ConfigError
 from darts_engine.registries import METHODS, SPACES
 from darts_engine.runs.kinds import RETRAIN, recipe_for
+from darts_engine.runs.paths import data_root, resolve_inside
 from darts_engine.runs.states import RunState, is_active
 from darts_engine.runs.store import RunNotFound
+from darts_engine.runs.truth_view import is_nb201_space, truth_series
 from darts_engine.runs.views import RunView
 from darts_engine.train.retrain import RECIPES, preset
+from darts_engine.truth.base import TruthError
 from darts_engine.viz.alphas import alpha_heatmap
 from darts_engine.viz.cells import cell_dots, stage_cells
 from darts_engine.viz.curves import indicator_panel, training_curves
 from darts_engine.viz.palette import EDGE_WEIGHT_LABEL
 from darts_engine.viz.tables import format_duration
+from darts_engine.viz.truth import truth_curves
 from pages import common
 
 
@@ -302,6 +307,55 @@ def curves_section(view: RunView, status: dict[str, Any]) -> None:
         st.caption("Held-out: the test split, after each epoch; train: the epoch's mean.")
 
 
+def truth_section(view: RunView, status: dict[str, Any]) -> None:
+    """NB201-cell runs: each epoch's derived cell looked up in the configured truth table
+    (NAS-Bench-201 / NATS-Bench, or the labelled proxy), beside the supernet's headline."""
+    if not is_nb201_space(view.config.get("space", "")):
+        return
+    st.subheader("Ground truth of the derived cell")
+    table, ok = _truth_field()
+    if not ok:
+        return
+    if table is None:
+        st.caption(f"No truth table configured: set `{common.TRUTH_ENV}` to a NATS-Bench "
+                   "fast-mode folder, a NAS-Bench-201 .pth or a CSV from `python -m "
+                   "darts_engine truth export`, or enter its path above.")
+        return
+    if view.epochs.empty:
+        st.info("The true accuracy of the derived cell appears when the first epoch ends.")
+        return
+    s = truth_series(view.epochs, view.config["space"], table)
+    h = view.headline
+    if h is not None and h["name"] in view.epochs:
+        label, values = h["label"], float(h.get("scale", 1.0)) * view.headline_values()
+    else:  # runs recorded before metrics were declared: validation accuracy, 0-1
+        label, values = "validation accuracy", 100.0 * view.epochs["val_acc"].to_numpy(float)
+    st.plotly_chart(truth_curves(s.epochs, values, label, s.test, s.protocol or table.label),
+                    key="live_truth", config={"displayModeBar": False})
+    st.caption(f"Test accuracy of the cell derived at each epoch's end, looked up by arch string "
+               f"in {table.path} ({s.protocol or table.label}); the dashed line is the "
+               "supernet's own accuracy on the search's held-out split."
+               + (f" Not in the table: {', '.join(s.missing)}." if s.missing else ""))
+
+
+def _truth_field() -> tuple[Any, bool]:
+    """The path field (inside the data root; empty: $DARTBOARD_TRUTH or the proxy): (the table
+    it opens or None, False if a bad path or file showed the engine's message under the field)."""
+    st.session_state.setdefault("live_truth_path", st.session_state.get("truth_path", ""))
+    text = st.text_input("Truth table path", key="live_truth_path",
+                         placeholder=f"empty: ${common.TRUTH_ENV}",
+                         help=f"A NATS-Bench fast-mode folder, NAS-Bench-201 .pth or exported CSV "
+                              f"inside the data root ({data_root()}).").strip()
+    try:
+        path = str(resolve_inside(data_root(), text, "truth path")) if text else ""
+        table = common.truth_table(path)
+    except (ConfigError, TruthError) as e:
+        st.error(str(e), icon=":material/error:")
+        return None, False
+    st.session_state["truth_path"] = path  # Compare overlays the same table
+    return table, True
+
+
 def indicators_section(view: RunView, status: dict[str, Any]) -> None:
     st.subheader("Collapse indicators")
     alerts = view.alerts
@@ -365,7 +419,7 @@ def _last_line(message: str) -> str:
 Section = Callable[[RunView, dict[str, Any]], None]
 SECTIONS: list[Section] = [
     status_section, weights_section, evaluate_section, stages_section, edges_section,
-    curves_section, indicators_section, genotype_section, unknown_artifacts_section, log_section]
+    curves_section, truth_section, indicators_section, genotype_section, unknown_artifacts_section, log_section]
 # A retrain run trains a discrete network: no α, cells or indicators to draw.
 RETRAIN_SECTIONS: list[Section] = [status_section, retrain_section, curves_section,
                                    unknown_artifacts_section, log_section]
