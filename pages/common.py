@@ -113,15 +113,21 @@ def edge_lines_figure(view: RunView, cell: str) -> Any:
 
 # --- NAS-Bench-201 ground truth (darts_engine/truth/) -------------------------------------------
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _truth(path: str, env: str) -> TruthTable | None:
-    # `env` only keys the cache; opened once per server (a fast-mode folder reads its meta file).
+def _truth(path: str, env: str, mtime: float) -> TruthTable | None:
+    # `env` and `mtime` only key the cache: opened once per file version (a fast-mode folder
+    # reads its meta file), reopened when the file is rewritten.
     return configured_truth(path or None)
 
 
 def truth_table(path: str = "") -> TruthTable | None:
     """The truth table: `path` (the Live page's field, resolved inside the data root), else
     $DARTBOARD_TRUTH, else the labelled proxy when installed, else None. Raises TruthError."""
-    return _truth(path, os.environ.get(TRUTH_ENV, ""))
+    env = os.environ.get(TRUTH_ENV, "")
+    try:
+        mtime = os.stat(path or env).st_mtime if path or env else 0.0
+    except OSError:  # missing: configured_truth says so
+        mtime = 0.0
+    return _truth(path, env, mtime)
 
 
 def list_runs() -> pd.DataFrame:

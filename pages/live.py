@@ -330,7 +330,8 @@ def truth_section(view: RunView, status: dict[str, Any]) -> None:
         label, values = h["label"], float(h.get("scale", 1.0)) * view.headline_values()
     else:  # runs recorded before metrics were declared: validation accuracy, 0-1
         label, values = "validation accuracy", 100.0 * view.epochs["val_acc"].to_numpy(float)
-    st.plotly_chart(truth_curves(s.epochs, values, label, s.test, s.protocol or table.label),
+    st.plotly_chart(truth_curves(s.epochs, values, label, {d: s.test[d] for d in s.datasets},
+                                 s.protocol or table.label),
                     key="live_truth", config={"displayModeBar": False})
     st.caption(f"Test accuracy of the cell derived at each epoch's end, looked up by arch string "
                f"in {table.path} ({s.protocol or table.label}); the dashed line is the "

@@ -31,9 +31,14 @@ class TruthSeries:
     missing: tuple[str, ...] = ()       # arch strings derived but not in the table
 
     @property
+    def datasets(self) -> tuple[str, ...]:
+        """The datasets with a value at some epoch (the proxy has CIFAR-10 only)."""
+        return tuple(d for d, v in self.test.items() if np.isfinite(v).any())
+
+    @property
     def found(self) -> bool:
         """True when at least one epoch's cell has a truth value."""
-        return any(np.isfinite(v).any() for v in self.test.values())
+        return bool(self.datasets)
 
 
 def is_nb201_space(space: str) -> bool:

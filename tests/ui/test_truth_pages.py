@@ -86,3 +86,38 @@ def test_compare_overlays_each_runs_true_cifar10_accuracy(app, home, data, tmp_p
         np.testing.assert_array_equal(
             traces[name], [truth[g]["cifar10"] for g in store.genotypes(rid)["genotype"]])
     assert PROTOCOL in fig["layout"]["annotations"][0]["text"]
+
+
+def test_without_a_table_one_line_says_how_to_configure_one(app, home, data, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.delenv("DARTBOARD_TRUTH", raising=False)
+    monkeypatch.setattr(importlib.util, "find_spec",  # as if analog-nasbench were not installed
+                        lambda name, *a: None if name == "analognasbench" else find_spec(name, *a))
+    store = RunStore(home)
+    run_id = record(store, tiny(epochs=1), "truth")
+    at = app("pages/live.py", run=run_id)
+    assert any("No truth table configured: set `DARTBOARD_TRUTH`" in c.value for c in at.caption)
+    assert not at.error
+
+
+def test_with_only_the_proxy_installed_live_plots_it_under_its_own_label(app, home, data,
+                                                                        monkeypatch):
+    import importlib.util
+
+    if importlib.util.find_spec("analognasbench") is None:  # read as data, never imported
+        pytest.skip("analog-nasbench is not installed")
+    from darts_engine.truth.proxy import PROXY, AnalogProxy
+
+    monkeypatch.delenv("DARTBOARD_TRUTH", raising=False)
+    store = RunStore(home)
+    run_id = record(store, tiny(epochs=1), "truth")
+    at = app("pages/live.py", run=run_id)
+    fig = _truth_figure(at)
+    [arch] = store.genotypes(run_id)["genotype"]
+    traces = {t["name"]: array(t["y"]) for t in fig["data"]}
+    assert set(traces) == {"supernet validation accuracy", "true test · CIFAR-10"}
+    assert traces["true test · CIFAR-10"][0] == AnalogProxy().query(arch).test["cifar10"]
+    assert PROXY in fig["layout"]["annotations"][0]["text"]
+    assert "NAS-Bench-201" not in fig["layout"]["annotations"][0]["text"]

@@ -40,7 +40,15 @@ def test_each_epoch_gets_its_cells_truth_and_unknown_cells_are_nan(table):
     np.testing.assert_array_equal(s.test["ImageNet16-120"], [43.81, 16.32, np.nan, 43.81])
     assert s.missing == (ABSENT,)
     assert s.protocol == "NAS-Bench-201, 200 epochs, mean of 3 seeds"
-    assert s.found
+    assert s.found and s.datasets == ("cifar10", "cifar100", "ImageNet16-120")
+
+
+def test_a_cifar10_only_table_gives_one_dataset(tmp_path):
+    table = open_truth(truth_csv(tmp_path / "c10.csv", {SKIP: {"cifar10": 54.3}}))
+    s = truth_series(epochs_frame([SKIP, CONV]), "nb201", table)
+    assert s.datasets == ("cifar10",) and s.missing == (CONV,)
+    np.testing.assert_array_equal(s.test["cifar10"], [54.3, np.nan])
+    assert np.isnan(s.test["cifar100"]).all()
 
 
 def test_a_darts_space_run_or_an_empty_genotype_gives_no_truth(table):
