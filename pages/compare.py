@@ -3,7 +3,9 @@ preset is about: presets.story_indicator); the true CIFAR-10 accuracy of each NB
 derived cell per epoch (when a truth table is configured); heatmaps and derived cells of every run at one shared
 epoch; a genotype diff at that epoch; a summary table with config differences marked;
 "Evaluate these cells" retrains each search's final cell (and optionally a reference cell) with
-one recipe and seed, and opens the retrains here, their test accuracy on one plot.
+one recipe and seed, and opens the retrains here, their test accuracy on one plot; for a finished
+bi-level / single-level pair (the collapse demo), "Does the collapse hurt?" retrains both cells
+and the reference cell and states their measured (and, with a table, true) accuracies.
 Refreshes itself while any of the runs is active. `?runs=ID1,ID2` selects the runs.
 """
 
@@ -14,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from darts_engine.config import ConfigError
+from darts_engine.runs.demo import DemoCell, demo_cells, demo_pair, demo_text, launch_demo_retrains
 from darts_engine.runs.kinds import REFERENCE_CELLS, RETRAIN, recipe_for
 from darts_engine.runs.states import is_active
 from darts_engine.runs.store import RunNotFound
@@ -260,6 +263,47 @@ def _evaluate(views: dict[str, RunView], cells: dict[str, str], with_ref: bool) 
     st.session_state["compare_evaluated"] = launched[:MAX_RUNS]
 
 
+def demo_section(views: dict[str, RunView]) -> None:
+    """A finished bi-level / single-level pair (the collapse demo): retrain both final cells and
+    the reference cell with one recipe and seed, and say how each retrained. Refreshes itself
+    while those retrains run."""
+    pair = demo_pair([v.run for v in views.values()])
+    if pair is None:
+        return
+    st.subheader("Does the collapse hurt?")
+    active = any(c.status and is_active(c.status) for c in _demo_cells(pair))
+    st.fragment(_demo_panel, run_every=common.COMPARE_REFRESH_S if active else None)(pair, active)
+
+
+def _demo_cells(pair: tuple[str, str]) -> list[DemoCell]:
+    try:
+        table = common.truth_table(st.session_state.get("truth_path", ""))
+    except TruthError:  # the truth section above says why
+        table = None
+    return demo_cells(common.store(), *pair, table)
+
+
+def _demo_panel(pair: tuple[str, str], was_active: bool) -> None:
+    cells = _demo_cells(pair)
+    if any(c.status and is_active(c.status) for c in cells) != was_active:
+        st.rerun()
+    if not any(c.retrain_id for c in cells):
+        st.button("Retrain the pair's cells", key="compare_demo_retrain",
+                  icon=":material/model_training:", on_click=_demo_retrain, args=pair,
+                  help="Train the bi-level cell, the single-level cell and a reference cell "
+                       "from scratch (three retrain runs, same recipe and seed).")
+        return
+    st.markdown(demo_text(cells))
+
+
+def _demo_retrain(bi_id: str, single_id: str) -> None:
+    try:  # "Evaluate these cells" below links to them
+        st.session_state["compare_evaluated"] = launch_demo_retrains(common.manager(), bi_id,
+                                                                     single_id)
+    except (ConfigError, RuntimeError) as e:
+        st.session_state["compare_evaluate_error"] = str(e)
+
+
 # --- the page ------------------------------------------------------------------------------------
 def _panel(run_ids: list[str], was_active: bool) -> None:
     views: dict[str, RunView] = {}
@@ -281,6 +325,7 @@ def _panel(run_ids: list[str], was_active: bool) -> None:
     if epoch is not None:
         diff_section(views, labels, epoch)
     summary_section(views, labels)
+    demo_section(views)
     evaluate_section(views, labels)
     if message := st.session_state.pop("compare_evaluate_error", None):
         st.warning(message)
