@@ -361,3 +361,45 @@ def test_cold_start_shows_the_app_navigation_never_the_automatic_page_list(serve
             sync_api.expect(nav.get_by_text("Launch", exact=True)).to_be_visible()
         finally:
             browser.close()
+
+
+def test_live_draws_the_truth_curve_with_its_protocol_in_chromium(tmp_path, monkeypatch):
+    # $DARTBOARD_TRUTH names a small synthetic CSV holding every cell a recorded NB201 search
+    # derived; the Live page's truth figure must be drawn, protocol note and curves, by plotly.
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright "
+                                   "(tests/requirements.txt)")
+    from tests.helpers import record, tiny, truth_csv
+
+    home = tmp_path / "runs"
+    store = RunStore(home)
+    run_id = record(store, tiny(epochs=2), "truth")
+    archs = dict.fromkeys(store.genotypes(run_id)["genotype"])
+    store.close()
+    csv = truth_csv(tmp_path / "nb201.csv", {a: {"cifar10": 60.0 + k, "cifar100": 30.0 + k,
+                                                 "ImageNet16-120": 10.0 + k}
+                                             for k, a in enumerate(archs)})
+    monkeypatch.setenv("DARTBOARD_TRUTH", str(csv))
+    monkeypatch.setenv("DARTBOARD_DATA", str(tmp_path))
+    port = free_port()
+    with (tmp_path / "server.log").open("w") as log:
+        proc = start_server(home, port, log)
+        try:
+            with sync_api.sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                             headless=True)
+                try:
+                    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                    page.goto(f"http://127.0.0.1:{port}/live?run={run_id}")
+                    chart = page.locator('[data-testid="stPlotlyChart"]').filter(
+                        has_text="true test accuracy: NAS-Bench-201, 200 epochs, mean of 3 seeds")
+                    chart.scroll_into_view_if_needed(timeout=60_000)
+                    sync_api.expect(chart).to_be_visible(timeout=30_000)
+                    # one line per dataset and the supernet's, each with points drawn
+                    lines = chart.locator(".scatterlayer .trace path.js-line")
+                    sync_api.expect(lines).to_have_count(4, timeout=30_000)
+                    assert all(len(d or "") > 5 for d in (
+                        lines.nth(i).get_attribute("d") for i in range(4)))
+                finally:
+                    browser.close()
+        finally:
+            stop_server(proc)
