@@ -292,8 +292,8 @@ def _demo_panel(pair: tuple[str, str], was_active: bool) -> None:
                   icon=":material/model_training:", on_click=_demo_retrain, args=pair,
                   help="Train the bi-level cell, the single-level cell and a reference cell "
                        "from scratch (three retrain runs, same recipe and seed).")
-        return
-    st.markdown(demo_text(cells))
+    if text := demo_text(cells):
+        st.markdown(text)
 
 
 def _demo_retrain(bi_id: str, single_id: str) -> None:

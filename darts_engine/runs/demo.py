@@ -137,17 +137,14 @@ def demo_cells(store: RunStore, bi_id: str, single_id: str,
 
 def demo_text(cells: Sequence[DemoCell]) -> str:
     """The demo's answer in a few lines of Markdown: measured test accuracies (or the retrains'
-    states), then the table's accuracies with the table named."""
-    if not any(c.retrain_id for c in cells):
-        return ""
-    parts = []
-    for c in cells:
-        if c.test_acc is not None:
-            parts.append(f"{c.label} **{100 * c.test_acc:.1f}%**")
-        else:
-            parts.append(f"{c.label} {c.status or 'not retrained'}")
-    lines = ["Retrained from scratch, same recipe and seed, test accuracy on held-out data: "
-             + "; ".join(parts) + "."]
+    states) once retrains exist, then the table's accuracies with the table named; "" when
+    there is neither."""
+    lines = []
+    if any(c.retrain_id for c in cells):
+        parts = [f"{c.label} **{100 * c.test_acc:.1f}%**" if c.test_acc is not None
+                 else f"{c.label} {c.status or 'not retrained'}" for c in cells]
+        lines.append("Retrained from scratch, same recipe and seed, test accuracy on held-out "
+                     "data: " + "; ".join(parts) + ".")
     known = [c for c in cells if c.truth is not None]
     if known:
         protocol = "; ".join(dict.fromkeys(c.truth_protocol for c in known))

@@ -101,6 +101,9 @@ def test_table_accuracies_are_looked_up_per_cell_and_the_table_named(store, tmp_
     assert cells[0].truth_protocol in text
 
 
-def test_no_text_before_any_retrain(store):
+def test_before_any_retrain_only_the_table_speaks(store, tmp_path):
     bi, single = _search(store, "bilevel-1st", BI_CELL), _search(store, "single", SINGLE_CELL)
     assert demo_text(demo_cells(store, bi["id"], single["id"])) == ""
+    path = truth_csv(tmp_path / "t.csv", {BI_CELL: {"cifar10": 54.3}})
+    text = demo_text(demo_cells(store, bi["id"], single["id"], CsvTable(path)))
+    assert "Retrained" not in text and "bi-level cell 54.30%" in text
