@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import fields
@@ -32,10 +33,14 @@ from .runs.kinds import RETRAIN, SEARCH, recipe_for, run_kind
 from .runs.manager import Result, RunManager
 from .runs.states import RunState, names
 from .runs.store import RunStore, StoreError, default_home
+from .runs.truth_view import is_nb201_space, truth_series
 from .search import build_search, check_resumable
 from .train.data import DataError, check_config
 from .train.retrain import RECIPES, RetrainResult, check_genotype, preset
+from .truth.base import TruthError
 from .truth.export import add_truth_parser, truth_export_main
+from .truth.reader import ENV as TRUTH_ENV
+from .truth.reader import configured_truth
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -86,6 +91,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sub.add_parser("runs", help="list runs, newest first")
     sh = sub.add_parser("show", help="show one run: config, status, per-epoch metrics")
     sh.add_argument("run")
+    sh.add_argument("--truth", default="", metavar="PATH",
+                    help="a NAS-Bench-201 truth file (NATS-Bench fast-mode folder, v1.1 .pth or "
+                         "our CSV; default $DARTBOARD_TRUTH): adds each epoch's derived cell's "
+                         "true test accuracy, 200-epoch seed mean")
     ex = sub.add_parser("export", help="export a run's data")
     ex.add_argument("run")
     ex.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
@@ -289,12 +298,33 @@ def cmd_show(args: argparse.Namespace, store: RunStore) -> int:
                  for s in ("train", "held_out")}
         cols = [c for c in ("epoch", "train_loss", *split["train"], "val_loss",
                             *split["held_out"], "epoch_time") if c in em.columns]
-        print(em[cols].to_string(index=False))
+        table = em[cols].copy()
+        truth = _truth_columns(args, run, em)
+        for name, values in truth.items():
+            table[name] = values
+        print(table.to_string(index=False))
     alerts = store.alerts(args.run)
     print(f"alerts: {len(alerts) or 'none'}")
     for a in alerts.itertuples():
         print(alert_line(int(a.epoch), a.rule, a.message, a.action))
     return 0
+
+
+def _truth_columns(args: argparse.Namespace, run: dict[str, Any], em: Any) -> dict[str, Any]:
+    """`show --truth`: per-epoch true test accuracy (percent) of the derived NB201 cell, one
+    column per dataset the table has, and the protocol printed once; nothing without a table
+    (the flag or $DARTBOARD_TRUTH: `show` never falls back to the proxy on its own)."""
+    if not (args.truth or os.environ.get(TRUTH_ENV)):
+        return {}
+    table = configured_truth(args.truth or None)
+    space = run["config"].get("space", "")
+    if table is None or not is_nb201_space(space):
+        print("truth: only NAS-Bench-201-space searches have a truth value", file=sys.stderr)
+        return {}
+    series = truth_series(em, space, table)
+    if series.found:
+        print(f"truth: {series.protocol}")
+    return {f"true_{d}": series.test[d] for d in series.datasets}
 
 
 def cmd_export(args: argparse.Namespace, store: RunStore) -> int:
@@ -332,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "import":
             return cmd_import(args, store)
         return cmd_export(args, store)
-    except (ConfigError, DataError, StoreError, KeyError) as e:
+    except (ConfigError, DataError, StoreError, TruthError, KeyError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {msg}", file=sys.stderr)
         return 2

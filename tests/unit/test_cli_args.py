@@ -113,3 +113,61 @@ def test_show_prints_the_metrics_the_run_declared(capsys, home):
     out = capsys.readouterr().out.splitlines()
     header = next(ln for ln in out if ln.split()[:1] == ["epoch"]).split()
     assert header == ["epoch", "train_loss", "val_loss", "val_acc", "epoch_time"]
+
+
+ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
+ALL_CONV = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|"
+            "nor_conv_3x3~2|")
+
+
+def test_show_with_truth_adds_each_epochs_true_accuracy_and_the_protocol(capsys, home, tmp_path,
+                                                                          monkeypatch):
+    """Two hand-made epochs (all-conv, then all-skip) and a truth CSV with known values: show
+    --truth prints them per epoch; without the flag or $DARTBOARD_TRUTH nothing is added."""
+    from darts_engine.events import EpochRecord, RunStarted, metric
+    from tests.helpers import truth_csv
+
+    monkeypatch.delenv("DARTBOARD_TRUTH", raising=False)
+    store = RunStore(home)
+    run_id = store.create_run({"space": "nb201", "epochs": 2})
+    rec = store.recorder(run_id)
+    rec(RunStarted(config={"space": "nb201", "epochs": 2}, device="cpu", n_params=1,
+                   steps_per_epoch=1, ops=("none",), edges={"cell": ("0→1",)},
+                   task="classification",
+                   metrics=(metric("val_acc", "validation accuracy", headline=True),)))
+    for epoch, genotype in enumerate((ALL_CONV, ALL_SKIP)):
+        rec(EpochRecord(epoch=epoch, step=epoch + 1, train_loss=0.5, val_loss=0.6, lr=0.1,
+                        epoch_time=1.0, wall_time=1.0, genotype=genotype,
+                        alphas={"cell": np.zeros((1, 1), np.float32)}, metrics={"val_acc": 0.4}))
+    rec.close()
+    store.close()
+    csv = truth_csv(tmp_path / "nb201.csv", {ALL_CONV: {"cifar10": 93.5, "cifar100": 70.25},
+                                             ALL_SKIP: {"cifar10": 54.25, "cifar100": 15.5}})
+
+    assert main(["--home", str(home), "show", run_id]) == 0
+    assert "true_cifar10" not in capsys.readouterr().out
+    assert main(["--home", str(home), "show", run_id, "--truth", str(csv)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any(ln.startswith("truth: ") and "200 epochs" in ln for ln in out), out
+    i = next(i for i, ln in enumerate(out) if ln.split()[:1] == ["epoch"])
+    header = out[i].split()
+    assert header[-2:] == ["true_cifar10", "true_cifar100"]
+    rows = [ln.split() for ln in out[i + 1:i + 3]]
+    assert [(float(r[-2]), float(r[-1])) for r in rows] == [(93.5, 70.25), (54.25, 15.5)]
+
+
+def test_show_with_a_truth_file_in_the_wrong_format_names_it_and_exits_2(capsys, home, tmp_path):
+    from darts_engine.events import EpochRecord
+
+    store = RunStore(home)
+    run_id = store.create_run({"space": "nb201", "epochs": 1})
+    rec = store.recorder(run_id)
+    rec(EpochRecord(epoch=0, step=1, train_loss=0.5, val_loss=0.6, lr=0.1, epoch_time=1.0,
+                    wall_time=1.0, genotype=ALL_SKIP, alphas={}, metrics={"val_acc": 0.4}))
+    rec.close()
+    store.close()
+    bad = tmp_path / "nb201.csv"
+    bad.write_text("not,a,truth,table\n")
+    assert main(["--home", str(home), "show", run_id, "--truth", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(bad) in err and "Traceback" not in err
