@@ -63,7 +63,18 @@ single-level stays undecided (entropy 0.97–0.98) every time.
 
 **Why these settings:** the digits are randomly shifted so they cannot simply be memorised; the
 arch learning rate is 3.5× the auto value and α weight decay is off so the drift shows within
-40 epochs. About 3 minutes for the pair on an idle 2-core CPU."""
+40 epochs. About 3 minutes for the pair on an idle 2-core CPU.
+
+**Does the collapse hurt? Not on digits.** Retraining the pair's final cells and the all-3×3-conv
+reference from scratch (NB201 recipe, CPU preset: C=8, N=2, 12 epochs; 3 seeds each; held-out
+digits) gave 97.7 ± 1.4% for the bi-level cell, 98.1 ± 0.3% for the single-level cell and
+97.3 ± 0.8% for the reference: within noise, because 8×8 digits need little architecture. On
+`shapes` (16×16, same settings otherwise) the same test separates cells: the bi-level cell
+retrained to 99.7 ± 0.3% and the reference to 99.8 ± 0.1%, while that run's single-level cell
+had no path from input to output (`none` on every edge into nodes 1 and 2) and scored 12.7%,
+chance. So collapse, when it happens, shows on shapes, and there it was the single-level run
+that fell into `none`. Reproduce: `python benchmarks/collapse_demo.py --retrain --seeds 3`
+(add `--set dataset=shapes`); the pair's Compare page retrains them with one click."""
 
 
 PRESETS: dict[str, Preset] = {
