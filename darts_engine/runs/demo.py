@@ -110,8 +110,11 @@ def demo_cells(store: RunStore, bi_id: str, single_id: str,
     bi, single = store.get_run(bi_id), store.get_run(single_id)
     want = demo_recipe(bi).to_dict()
     retrains = []  # newest first, as list_runs
-    for rid in store.list_runs()["id"]:
-        run = store.get_run(rid)
+    declared = store.declarations()
+    for row in store.list_runs().itertuples(index=False):
+        if row.id not in declared:  # deleted since the listing was read
+            continue
+        run = {"id": row.id, "status": row.status, "config": declared[row.id]["config"]}
         if run_kind(run["config"]) != RETRAIN:
             continue
         try:

@@ -484,6 +484,16 @@ class RunStore:
                     break
         return {"task": task, "metrics": metrics, "artifacts": artifacts}
 
+    def declarations(self) -> dict[str, dict[str, Any]]:
+        """run id -> its config, task, metrics and artifacts (as `get_run` gives them), for every
+        run in one read: the listing's companion, so a page need not call get_run per run."""
+        out = {}
+        for run_id, config_json, declaration_json in self._con().execute(_CHECK_RUNS):
+            config = json.loads(config_json)
+            out[run_id] = {"config": config, **self._declaration(run_id, config,
+                                                                  json.loads(declaration_json))}
+        return out
+
     def list_runs(self) -> pd.DataFrame:
         """One row per run, newest first. Times are Unix seconds; duration_s runs to the
         finish or, while running, to the last heartbeat."""

@@ -21,7 +21,7 @@ from ..registries import RELAXATIONS, SPACES
 from ..viz.cells import derive
 from .kinds import RETRAIN, run_kind
 from .states import is_active
-from .store import RunNotFound, RunStore
+from .store import RunStore
 
 MAX_STEP_POINTS = 600        # step curves are strided server-side to at most this many points
 MAX_LINE_POINTS = 150        # time points per small-multiple line
@@ -245,11 +245,11 @@ def list_runs(s: RunStore, live_ids: set[str]) -> pd.DataFrame:
     `kind` ("search" or "retrain"; a retrain's space is its recipe)."""
     s.mark_interrupted(live_ids=live_ids)
     runs = s.list_runs()
+    declared = s.declarations()
     heads, bests, kinds, spaces = [], [], [], []
     for row in runs.itertuples(index=False):
-        try:
-            run = s.get_run(row.id)
-        except RunNotFound:       # deleted since the listing was read
+        run = declared.get(row.id)
+        if run is None:           # deleted since the listing was read
             heads.append(None)
             bests.append(float("nan"))
             kinds.append("")

@@ -756,3 +756,13 @@ def test_check_reports_a_run_whose_declaration_is_not_valid_json(tmp_path) -> No
     problems = s.check()
     assert len(problems) == 1
     assert bad in problems[0] and "declaration_json" in problems[0]
+
+
+def test_declarations_give_every_runs_config_and_declaration_as_get_run_does(home):
+    store = RunStore(home)
+    ids = [store.create_run({"space": "nb201", "epochs": 1, "seed": seed}) for seed in (0, 1)]
+    declared = store.declarations()
+    assert sorted(declared) == sorted(ids)
+    for run_id in ids:
+        run = store.get_run(run_id)
+        assert declared[run_id] == {k: run[k] for k in ("config", "task", "metrics", "artifacts")}
