@@ -17,11 +17,17 @@ from ..events import EpochRecord, StepRecord
 from .states import RunState, names
 
 APPLICATION_ID = 0x44415254  # b"DART": PRAGMA application_id marks the file as ours
-SCHEMA_VERSION = 3  # PRAGMA user_version; 2: runs.declaration_json; 3: metrics_json per row
+SCHEMA_VERSION = 4  # PRAGMA user_version; 2: runs.declaration_json; 3: metrics_json per row;
+# 4: the sweeps table and each run's sweep_id / sweep_point_json (runs/sweep.py)
 # Schema version -> the statements that bring a store of that version up one version.
 _MIGRATIONS = {1: ["ALTER TABLE runs ADD COLUMN declaration_json TEXT NOT NULL DEFAULT '{}'"],
                2: [f"ALTER TABLE {t} ADD COLUMN metrics_json TEXT NOT NULL DEFAULT '{{}}'"
-                   for t in ("step_metrics", "epoch_metrics")]}
+                   for t in ("step_metrics", "epoch_metrics")],
+               3: ["CREATE TABLE sweeps (id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+                   "created_at REAL NOT NULL, spec_json TEXT NOT NULL)",
+                   "ALTER TABLE runs ADD COLUMN sweep_id TEXT",
+                   "ALTER TABLE runs ADD COLUMN sweep_point_json TEXT",
+                   "CREATE INDEX runs_sweep ON runs (sweep_id)"]}
 # Runs recorded before they declared their artifacts (schema 1): extras name -> kind, cell.
 _LEGACY_ARTIFACTS = ((re.compile(r"edge_weight_(\w+)"), "edge_weights", "edge weights softmax(β)"),
                      (re.compile(r"beta_(\w+)"), "edge_logits", "β"),
@@ -34,6 +40,7 @@ STATUSES = names()
 EXPORT_FORMATS = ("csv", "json", "parquet")
 _F32 = np.dtype("<f4")  # α and extras blobs: float32 little-endian, C order
 _RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
+SWEEP_PREFIX = "sweep-"  # a sweep id: "sweep-" + a run-id-like stamp, never a run id
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # --- SQL: the only place that knows table and column names ----------------------------------
@@ -51,8 +58,11 @@ CREATE TABLE runs (id TEXT PRIMARY KEY, name TEXT NOT NULL, config_json TEXT NOT
     n_params INTEGER, steps_per_epoch INTEGER, epochs_done INTEGER NOT NULL DEFAULT 0,
     best_val_acc REAL, last_val_acc REAL, genotype TEXT NOT NULL DEFAULT '',
     ops_json TEXT NOT NULL DEFAULT '[]', edges_json TEXT NOT NULL DEFAULT '{}', pid INTEGER,
-    declaration_json TEXT NOT NULL DEFAULT '{}');
+    declaration_json TEXT NOT NULL DEFAULT '{}', sweep_id TEXT, sweep_point_json TEXT);
 CREATE INDEX runs_created ON runs (created_at);
+CREATE INDEX runs_sweep ON runs (sweep_id);
+CREATE TABLE sweeps (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at REAL NOT NULL,
+    spec_json TEXT NOT NULL);
 CREATE TABLE step_metrics (run_id TEXT NOT NULL, step INTEGER NOT NULL, epoch INTEGER NOT NULL,
     train_loss REAL, train_acc REAL, val_loss REAL, val_acc REAL, lr REAL, arch_lr REAL,
     step_time REAL, alpha_grad_norm REAL, weight_grad_norm REAL,
@@ -80,8 +90,9 @@ _DELETE_RUN = [f"DELETE FROM {t} WHERE run_id = ?" for t in (*_EPOCH_TABLES, "lo
 _DELETE_FROM_EPOCH = [f"DELETE FROM {t} WHERE run_id = ? AND epoch >= ?" for t in _EPOCH_TABLES]
 _DELETE_RUN_ROW = "DELETE FROM runs WHERE id = ?"
 _RENAME = "UPDATE runs SET name = ? WHERE id = ?"
-_INSERT_RUN = ("INSERT INTO runs (id, name, config_json, status, created_at, updated_at, pid) "
-               "VALUES (:id, :name, :config, :status, :now, :now, :pid)")
+_INSERT_RUN = ("INSERT INTO runs (id, name, config_json, status, created_at, updated_at, pid, "
+               "sweep_id, sweep_point_json) VALUES (:id, :name, :config, :status, :now, :now, "
+               ":pid, :sweep_id, :sweep_point)")
 _INSERT_WHOLE_RUN = """INSERT INTO runs (id, name, config_json, status, created_at, started_at,
     finished_at, updated_at, error, device, n_params, steps_per_epoch, epochs_done, best_val_acc,
     last_val_acc, genotype, ops_json, edges_json, pid, declaration_json) VALUES (:id, :name,
@@ -124,6 +135,28 @@ _INTERRUPT = f"""UPDATE runs SET status = 'interrupted', finished_at = updated_a
     error = CASE WHEN error = '' THEN :why ELSE error END
     WHERE id = :id AND pid IS :pid AND status IN {ACTIVE}"""
 _SELECT_RUN = "SELECT * FROM runs WHERE id = ?"
+# --- sweeps (runs/sweep.py): a sweep row, and its runs tagged with sweep_id + their grid point
+_SWEEP_RUN_COLS = ("sweep_id", "sweep_point_json")  # not part of a run as get_run gives it
+_INSERT_SWEEP = "INSERT INTO sweeps (id, name, created_at, spec_json) VALUES (?, ?, ?, ?)"
+_SELECT_SWEEP = "SELECT id, name, created_at, spec_json FROM sweeps WHERE id = ?"
+_LIST_SWEEPS = """SELECT s.id, s.name, s.created_at, s.spec_json,
+    (SELECT COUNT(*) FROM runs r WHERE r.sweep_id = s.id) AS runs FROM sweeps s
+    ORDER BY s.created_at DESC, s.id DESC"""
+_SWEEP_OF = "SELECT sweep_id, sweep_point_json FROM runs WHERE id = ?"
+# rowid: insertion order, the order launch_sweep queued them in (created_at may tie)
+_SWEEP_RUNS = """SELECT r.id, r.name, r.status, r.config_json, r.declaration_json,
+    r.sweep_point_json, r.epochs_done, r.last_val_acc, r.created_at, r.error,
+    (SELECT e.metrics_json FROM epoch_metrics e WHERE e.run_id = r.id
+     ORDER BY e.epoch DESC LIMIT 1) AS last_metrics_json
+    FROM runs r WHERE r.sweep_id = ? ORDER BY r.created_at, r.rowid"""
+_SWEEP_RUN_IDS = "SELECT id, status FROM runs WHERE sweep_id = ? ORDER BY created_at, rowid"
+_DELETE_SWEEP = "DELETE FROM sweeps WHERE id = ?"
+_DELETE_EMPTY_SWEEP = """DELETE FROM sweeps WHERE id = :sweep
+    AND NOT EXISTS (SELECT 1 FROM runs WHERE sweep_id = :sweep)"""
+_CHECK_SWEEPS = "SELECT id, spec_json FROM sweeps ORDER BY id"
+_CHECK_SWEEP_RUNS = """SELECT r.id, r.sweep_id, r.sweep_point_json,
+    EXISTS (SELECT 1 FROM sweeps s WHERE s.id = r.sweep_id) FROM runs r
+    WHERE r.sweep_id IS NOT NULL OR r.sweep_point_json IS NOT NULL ORDER BY r.id"""
 _CHECK_RUNS = "SELECT id, config_json, declaration_json FROM runs ORDER BY id"
 _SELECT_ACTIVE = f"SELECT id, pid FROM runs WHERE status IN {ACTIVE}"
 _LIST_RUNS = """SELECT id, name, status, config_json, epochs_done, best_val_acc, created_at,
@@ -174,6 +207,10 @@ class RunNotFound(StoreError, KeyError):
 
     def __str__(self) -> str:  # KeyError would print the message in quotes
         return str(self.args[0])
+
+
+class SweepNotFound(RunNotFound):
+    """No sweep with that id (it may have been deleted with its last run)."""
 
 
 def _plain(value: Any) -> Any:

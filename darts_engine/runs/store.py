@@ -19,6 +19,7 @@ lives in schema.py and the write path of a running search in recorder.py.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import shutil
@@ -46,8 +47,12 @@ from .schema import (
     _ALL_ALPHAS,
     _ALPHA_HISTORY,
     _CHECK_RUNS,
+    _CHECK_SWEEP_RUNS,
+    _CHECK_SWEEPS,
+    _DELETE_EMPTY_SWEEP,
     _DELETE_RUN,
     _DELETE_RUN_ROW,
+    _DELETE_SWEEP,
     _EPOCH_COLS,
     _EPOCH_FLOATS,
     _EPOCHS,
@@ -61,12 +66,14 @@ from .schema import (
     _INSERT_LOG,
     _INSERT_RUN,
     _INSERT_STEP,
+    _INSERT_SWEEP,
     _INSERT_WHOLE_RUN,
     _INTERRUPT,
     _LATEST_ALPHAS,
     _LEGACY_ARTIFACTS,
     _LIST_COLUMNS,
     _LIST_RUNS,
+    _LIST_SWEEPS,
     _LOGS,
     _MIGRATIONS,
     _RENAME,
@@ -75,6 +82,7 @@ from .schema import (
     _SCHEMA,
     _SELECT_ACTIVE,
     _SELECT_RUN,
+    _SELECT_SWEEP,
     _SET_STATUS,
     _SQLITE_MAGIC,
     _STEP_COLS,
@@ -82,6 +90,10 @@ from .schema import (
     _STEP_NUMBERS,
     _STEPS,
     _STEPS_CHOSEN,
+    _SWEEP_OF,
+    _SWEEP_RUN_COLS,
+    _SWEEP_RUN_IDS,
+    _SWEEP_RUNS,
     _TOUCH,
     _VERSION,
     _WHOLE_RUN_KEYS,
@@ -90,8 +102,10 @@ from .schema import (
     DB_NAME,
     EXPORT_FORMATS,
     SCHEMA_VERSION,
+    SWEEP_PREFIX,
     RunNotFound,
     StoreError,
+    SweepNotFound,
     _alpha_rows,
     _check_status,
     _dumps,
@@ -188,6 +202,14 @@ def _init_schema(con: sqlite3.Connection, path: Path) -> None:
         raise
     if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         con.execute("PRAGMA journal_mode = WAL")
+
+
+def _is_object(text: str | None) -> bool:
+    """True when `text` is a JSON object."""
+    try:
+        return isinstance(json.loads(text), dict)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 def _pid_alive(pid: int) -> bool:
@@ -319,12 +341,19 @@ class RunStore:
             raise RunNotFound(f"no run {run_id!r} in {self.path}; it may have been deleted")
 
     # --- runs ----------------------------------------------------------------------------
-    def create_run(self, config: dict[str, Any], name: str = "", status: str = "queued") -> str:
-        """A new run row; its pid is this process, which is expected to run it."""
+    def create_run(self, config: dict[str, Any], name: str = "", status: str = "queued", *,
+                   sweep_id: str | None = None, sweep_point: dict[str, Any] | None = None) -> str:
+        """A new run row; its pid is this process, which is expected to run it. sweep_id and
+        sweep_point (its grid point, without the seed) tag a run of a sweep (`create_sweep`)."""
         _check_status(status)
+        if (sweep_id is None) != (sweep_point is None):
+            raise StoreError("a sweep run needs both its sweep_id and its sweep_point")
         params = {"name": str(name), "config": _dumps(config, "config"), "status": status,
-                  "now": time.time(), "pid": os.getpid()}
+                  "now": time.time(), "pid": os.getpid(), "sweep_id": sweep_id,
+                  "sweep_point": None if sweep_point is None else _dumps(sweep_point, "point")}
         with self._tx() as con:
+            if sweep_id is not None and con.execute(_SELECT_SWEEP, (sweep_id,)).fetchone() is None:
+                raise SweepNotFound(f"no sweep {sweep_id!r} in {self.path}; create it first")
             run_id = new_run_id(params["now"])
             while con.execute(_SELECT_RUN, (run_id,)).fetchone():
                 run_id = new_run_id(params["now"])
@@ -413,11 +442,15 @@ class RunStore:
             self._require(con, con.execute(_RENAME, (str(name), run_id)).rowcount, run_id)
 
     def delete_run(self, run_id: str) -> None:
-        """Delete the run's rows in every table, then its folder."""
+        """Delete the run's rows in every table, then its folder. A sweep run's sweep stays
+        while it has other runs; deleting its last run deletes the sweep too."""
         with self._tx() as con:
+            sweep = con.execute(_SWEEP_OF, (run_id,)).fetchone()
             for sql in _DELETE_RUN:
                 con.execute(sql, (run_id,))
             self._require(con, con.execute(_DELETE_RUN_ROW, (run_id,)).rowcount, run_id)
+            if sweep is not None and sweep[0] is not None:  # its last run gone: so is the sweep
+                con.execute(_DELETE_EMPTY_SWEEP, {"sweep": sweep[0]})
         folder = self.home / run_id
         if _RUN_ID.fullmatch(run_id) and folder.is_dir():  # never a path built from other text
             shutil.rmtree(folder)
@@ -437,7 +470,8 @@ class RunStore:
 
     def check(self) -> list[str]:
         """What is wrong with the store, one line each (empty: nothing): SQLite's quick_check,
-        then every run whose config or declaration is not valid JSON (a dict)."""
+        then every run whose config or declaration is not valid JSON (a dict), every sweep whose
+        spec is not, and every sweep run whose sweep is missing or whose point is not a dict."""
         con = self._con()
         problems = [r[0] for r in con.execute("PRAGMA quick_check") if r[0] != "ok"]
         for run_id, *texts in con.execute(_CHECK_RUNS):
@@ -449,7 +483,88 @@ class RunStore:
                 if not ok:
                     problems.append(f"run {run_id}: {what} is not valid JSON (a JSON object); "
                                     f"delete the run or import it again from its bundle")
+        for sweep_id, text in con.execute(_CHECK_SWEEPS):
+            if not _is_object(text):
+                problems.append(f"sweep {sweep_id}: spec_json is not valid JSON (a JSON "
+                                f"object); delete the sweep")
+        for run_id, sweep_id, point, sweep_exists in con.execute(_CHECK_SWEEP_RUNS):
+            if sweep_id is None or not sweep_exists:
+                problems.append(f"run {run_id}: tagged with sweep {sweep_id!r}, which is not "
+                                f"in the store; delete the run")
+            elif not _is_object(point):
+                problems.append(f"run {run_id}: sweep_point_json is not valid JSON (a JSON "
+                                f"object); delete the run")
         return problems
+
+    # --- sweeps (runs/sweep.py builds, validates and launches them) ------------------------
+    def create_sweep(self, spec: dict[str, Any], name: str = "") -> str:
+        """A new sweep row holding its spec (JSON data: SweepSpec.to_dict()); its runs are
+        tagged with its id by `create_run(..., sweep_id=, sweep_point=)`. Returns the id."""
+        now = time.time()
+        spec_json = _dumps(spec, "sweep spec")
+        with self._tx() as con:
+            sweep_id = SWEEP_PREFIX + new_run_id(now)
+            while con.execute(_SELECT_SWEEP, (sweep_id,)).fetchone():
+                sweep_id = SWEEP_PREFIX + new_run_id(now)
+            con.execute(_INSERT_SWEEP, (sweep_id, str(name), now, spec_json))
+        return sweep_id
+
+    def get_sweep(self, sweep_id: str) -> dict[str, Any]:
+        """{id, name, created_at, spec} of one sweep."""
+        row = self._con().execute(_SELECT_SWEEP, (sweep_id,)).fetchone()
+        if row is None:
+            raise SweepNotFound(f"no sweep {sweep_id!r} in {self.path}; it may have been "
+                                "deleted with its last run")
+        return {"id": row[0], "name": row[1], "created_at": row[2], "spec": json.loads(row[3])}
+
+    def list_sweeps(self) -> pd.DataFrame:
+        """One row per sweep, newest first: id, name, created_at, spec (a dict), runs (count)."""
+        df = self._frame(_LIST_SWEEPS, (), ("created_at",))
+        df["spec"] = [json.loads(s) for s in df.pop("spec_json")]
+        return df[["id", "name", "created_at", "spec", "runs"]]
+
+    def sweep_of(self, run_id: str) -> dict[str, Any] | None:
+        """{sweep_id, point} of a sweep run; None for a run of no sweep."""
+        row = self._con().execute(_SWEEP_OF, (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(f"no run {run_id!r} in {self.path}; it may have been deleted")
+        return None if row[0] is None else {"sweep_id": row[0], "point": json.loads(row[1])}
+
+    def sweep_runs(self, sweep_id: str) -> pd.DataFrame:
+        """The sweep's runs in launch order: id, name, status, point (the grid point, a dict),
+        seed, epochs_done, epochs, headline (the metric's name) and headline_value (its value
+        at the last recorded epoch; NaN before one), error."""
+        self.get_sweep(sweep_id)  # SweepNotFound rather than an empty frame
+        rows = []
+        for (run_id, name, status, config_json, declaration_json, point_json, done, last_val,
+             _, error, last_metrics) in self._con().execute(_SWEEP_RUNS, (sweep_id,)):
+            config = json.loads(config_json)
+            declared = self._declaration(run_id, config, json.loads(declaration_json))
+            headline = next((m["name"] for m in declared["metrics"] if m.get("headline")), "")
+            last = json.loads(last_metrics) if last_metrics else {}
+            value = last.get(headline, last_val if headline == "val_acc" else None)
+            rows.append({"id": run_id, "name": name, "status": status,
+                         "point": json.loads(point_json), "seed": config.get("seed"),
+                         "epochs_done": done, "epochs": config.get("epochs"),
+                         "headline": headline,
+                         "headline_value": math.nan if value is None else float(value),
+                         "error": error})
+        columns = ["id", "name", "status", "point", "seed", "epochs_done", "epochs", "headline",
+                   "headline_value", "error"]
+        return pd.DataFrame(rows, columns=columns).astype({"headline_value": float})
+
+    def delete_sweep(self, sweep_id: str) -> None:
+        """Delete the sweep and every run of it (rows and folders). Refused while one of its
+        runs is active: stop them first (runs/sweep.py delete_sweep goes through the manager)."""
+        self.get_sweep(sweep_id)
+        runs = self._con().execute(_SWEEP_RUN_IDS, (sweep_id,)).fetchall()
+        if live := [run_id for run_id, status in runs if RunState(status).active]:
+            raise StoreError(f"sweep {sweep_id} still has active runs ({', '.join(live)}); "
+                             "stop them first, then delete the sweep")
+        for run_id, _ in runs:
+            self.delete_run(run_id)
+        with self._tx() as con:
+            con.execute(_DELETE_SWEEP, (sweep_id,))
 
     # --- reads ---------------------------------------------------------------------------
     def get_run(self, run_id: str) -> dict[str, Any]:
@@ -459,6 +574,8 @@ class RunStore:
         if row is None:
             raise RunNotFound(f"no run {run_id!r} in {self.path}; it may have been deleted")
         run = dict(zip([d[0] for d in cur.description], row, strict=True))
+        for key in _SWEEP_RUN_COLS:  # a sweep run exports as an ordinary run: see sweep_of
+            run.pop(key)
         for key in ("config", "ops", "edges"):
             run[key] = json.loads(run.pop(f"{key}_json"))
         stored = json.loads(run.pop("declaration_json"))
