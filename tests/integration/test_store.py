@@ -670,6 +670,10 @@ def test_a_schema_1_store_is_migrated_and_old_runs_get_the_default_declaration(t
     for table in ("step_metrics", "epoch_metrics"):
         con.execute(f"ALTER TABLE {table} DROP COLUMN metrics_json")
     con.execute("UPDATE extras SET name = 'edge_weight_normal' WHERE run_id = ?", (run_id,))
+    con.execute("DROP TABLE sweeps")  # and without schema 4's sweeps
+    con.execute("DROP INDEX runs_sweep")
+    for column in ("sweep_id", "sweep_point_json"):
+        con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
     con.execute("PRAGMA user_version = 1")
     con.commit()
     con.close()
@@ -680,7 +684,7 @@ def test_a_schema_1_store_is_migrated_and_old_runs_get_the_default_declaration(t
     assert [(a["name"], a["kind"], a["cell"]) for a in run["artifacts"]] == [
         ("edge_weight_normal", "edge_weights", "normal")]
     con = sqlite3.connect(home / "dartboard.db")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     con.close()
 
 
@@ -693,6 +697,10 @@ def test_a_schema_2_store_is_migrated_and_its_rows_keep_their_fixed_metric_colum
     con = sqlite3.connect(home / "dartboard.db")  # the schema 2 tables, written by hand
     for table in ("step_metrics", "epoch_metrics"):
         con.execute(f"ALTER TABLE {table} DROP COLUMN metrics_json")
+    con.execute("DROP TABLE sweeps")  # and without schema 4's sweeps
+    con.execute("DROP INDEX runs_sweep")
+    for column in ("sweep_id", "sweep_point_json"):
+        con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
     con.execute("INSERT INTO runs (id, name, config_json, status, created_at, updated_at) "
                 "VALUES ('20260101-000000-abcd', 'old', ?, 'completed', 1.0, 2.0)",
                 (json.dumps(CONFIG),))
@@ -718,7 +726,7 @@ def test_a_schema_2_store_is_migrated_and_its_rows_keep_their_fixed_metric_colum
     assert s.epoch_metrics(run_id)[["val_acc", "psnr"]].values.tolist() == [[0.5, 31.5]]
     s.close()
     con = sqlite3.connect(home / "dartboard.db")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert json.loads(con.execute("SELECT metrics_json FROM epoch_metrics WHERE run_id = ?",
                                   (run_id,)).fetchone()[0]) == {"val_acc": 0.5, "psnr": 31.5}
     con.close()
