@@ -17,7 +17,6 @@ import math
 import os
 import sys
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +110,10 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
     data: dict[str, Any] = {}
     if args.config:
         data.update(SearchConfig.from_file(args.config).to_dict())
-    for f in fields(SearchConfig):
-        value = getattr(args, f.name, None)
+    for name in FIELDS:
+        value = getattr(args, name, None)
         if value is not None:
-            data[f.name] = value
+            data[name] = value
     return SearchConfig.from_dict(data)
 
 

@@ -9,6 +9,12 @@ defaults), except the built-in digits dataset and `arch_lr`. Two are resolved wh
 search starts because they depend on the space or the data: `cells` (space default) and
 `arch_lr` ("auto": the paper's 3e-4 scaled to the number of steps per epoch, see
 `resolve_arch_lr`).
+
+Fields that only one plug-in reads (PC-DARTS' K, the smoothing radius, a task's upscaling
+factor) are declared by that plug-in, in its own module, with `declare_option(...)`: they
+behave like the fields below (constructor keyword, attribute, form, CLI flag, TOML key, saved
+config, range check) but live with the code that reads them, so adding a method or a task
+never edits this file.
 """
 
 from __future__ import annotations
@@ -47,8 +53,11 @@ def _f(default: Any, help: str, *, lo: float | None = None, hi: float | None = N
     })
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False, eq=False)
 class SearchConfig:
+    """The run's settings. Core fields are declared below; plug-in options (`declare_option`)
+    are keyword arguments and attributes like them, held in `_options`."""
+
     # --- what to search -------------------------------------------------------------
     space: str = _f("darts", "Search space: the cell's candidate operations and wiring.",
                     choices="space", group="search")
@@ -153,7 +162,7 @@ class SearchConfig:
                                 "epochs; 0 = off.", lo=0.0, hi=100.0, group="indicators")
     alert_pf_mass: float = _f(0.0, "Alert when the parameter-free softmax mass of any cell type "
                               "exceeds this; 0 = off.", lo=0.0, hi=1.0, group="indicators")
-    # --- method variants (methods.py / pcdarts.py / smoothing.py / lfr.py) ---
+    # --- method variants (methods/: each method declares its own options there) ---
     method: str = _f("darts", "DARTS variant around the update rule: what it changes in the "
                      "supernet (PC-DARTS), in the weight step's mixing weights (SDARTS-RS, "
                      "MS-DARTS) or in the loop (LFR-DARTS). Combines with any algorithm.",
@@ -161,27 +170,6 @@ class SearchConfig:
     relaxation: str = _f("softmax", "How each edge's α become mixing weights; the genotype is "
                          "derived under the same relaxation. Combines with any method.",
                          choices="relaxation", group="method")
-    pc_k: int = _f(4, "PC-DARTS: the ops see 1/K of the channels (paper: 4 on CIFAR, 2 on "
-                   "ImageNet); init_channels must be a multiple of K.", lo=1, hi=64,
-                   group="method")
-    perturb_eps: float = _f(0.0, "SDARTS-RS / MS-DARTS: final radius ε of the perturbation of "
-                            "the mixing weights (softmax space), ramped linearly from ε/10 over "
-                            "the epochs. 0 = the method's coded default (SDARTS-RS 0.3, MS-DARTS "
-                            "0.25).", lo=0.0, hi=1.0, group="method")
-    ms_samples: int = _f(3, "MS-DARTS: perturbed samples N per mean-shift iteration (code "
-                         "default 3; each costs one extra forward pass).", lo=1, hi=64,
-                         group="method")
-    ms_iters: int = _f(2, "MS-DARTS: mean-shift iterations T per weight step (code default 2).",
-                       lo=1, hi=64, group="method")
-    ms_bandwidth: float = _f(1.0, "MS-DARTS: Gaussian kernel bandwidth h. Constant 1.0 as in "
-                             "the code we read; the paper's bandwidth schedule and its "
-                             "selection study could NOT be verified (see the Guide).",
-                             lo=0.0, hi=100.0, lo_open=True, group="method")
-    lfr_stages: int = _f(3, "LFR-DARTS (approximation): depth stages searched shallow to deep, "
-                         "each deriving and freezing its cells (3 = one per resolution stage; "
-                         "fewer group the deeper resolutions). epochs are split evenly; "
-                         "warmup_epochs applies at the start of every stage.", lo=1, hi=3,
-                         group="method")
     # --- performance (fastcell.py) ---
     impl: str = _f("fast", "Supernet forward: 'fast' runs all edges leaving a node as one "
                    "batched call per op (same math and parameters; on a CPU ~3x faster steps "
@@ -189,13 +177,36 @@ class SearchConfig:
                    "on its own (the readable reference).", choices="impl",
                    group="runtime")
 
-    def __post_init__(self) -> None:
+    def __init__(self, **values: Any) -> None:
+        unknown = sorted(set(values) - set(FIELDS))
+        if unknown:
+            raise TypeError(f"SearchConfig got unknown field(s): {', '.join(unknown)}")
+        for f in _CORE:
+            object.__setattr__(self, f.name, values.get(f.name, f.default))
+        object.__setattr__(self, "_options",
+                           {n: values.get(n, FIELDS[n].default) for n in OPTION_OWNERS})
         validate(self)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: the plug-in options.
+        options = self.__dict__.get("_options")
+        if options is not None and name in options:
+            return options[name]
+        raise AttributeError(f"SearchConfig has no field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.to_dict().items()))
+
+    def __repr__(self) -> str:
+        return f"SearchConfig({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
 
     # --- construction ---------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
-        known = {f.name for f in fields(cls)}
+        known = set(FIELDS)
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(
@@ -222,13 +233,34 @@ class SearchConfig:
         return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**{f.name: getattr(self, f.name) for f in _CORE}, **self._options}
 
     def replace(self, **changes: Any) -> SearchConfig:
-        return dataclasses.replace(self, **changes)
+        return type(self)(**{**self.to_dict(), **changes})
 
 
-FIELDS = {f.name: f for f in fields(SearchConfig)}
+_CORE = fields(SearchConfig)
+# Every field by name, core first, then the plug-ins' options in the order they were declared.
+FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in _CORE}
+OPTION_OWNERS: dict[str, str] = {}  # option name -> the plug-in that declared it
+
+
+def declare_option(owner: str, name: str, default: Any, help: str, *, lo: float | None = None,
+                   hi: float | None = None, choices: str | None = None, group: str = "method",
+                   lo_open: bool = False) -> None:
+    """A config field of one plug-in (`owner`, e.g. "method pc-darts", "task sisr"), declared
+    in the plug-in's own module. Its type is the default's (bool, int, float or str); the help
+    text, range and group are those of `_f`. Declaring a name twice raises ValueError."""
+    if name in FIELDS:
+        raise ValueError(f"config field {name!r} is already declared"
+                         f"{' by ' + OPTION_OWNERS[name] if name in OPTION_OWNERS else ''}")
+    if type(default) not in (bool, int, float, str):
+        raise TypeError(f"option {name!r}: the default must be a bool, int, float or str")
+    f: dataclasses.Field[Any] = _f(default, help, lo=lo, hi=hi, choices=choices, group=group,
+                                   lo_open=lo_open)
+    f.name, f.type = name, type(default).__name__
+    FIELDS[name] = f
+    OPTION_OWNERS[name] = owner
 
 
 def _type_name(name: str) -> str:
@@ -286,7 +318,7 @@ def validate(cfg: SearchConfig) -> None:
     """Field-by-field checks that need no data. Raises ConfigError naming the field."""
     from . import registries  # late import: registries import the modules that use config
 
-    for f in fields(cfg):
+    for f in FIELDS.values():
         value = getattr(cfg, f.name)
         t = _type_name(f.name)
         ok = {"bool": isinstance(value, bool),
@@ -348,6 +380,7 @@ def resolve_arch_lr(cfg: SearchConfig, steps_per_epoch: int) -> float:
 def field_help() -> dict[str, dict[str, Any]]:
     """Field name -> {default, help, lo, hi, choices, group, type} for forms and the CLI."""
     out = {}
-    for f in fields(SearchConfig):
-        out[f.name] = {"default": f.default, "type": _type_name(f.name), **f.metadata}
+    for f in FIELDS.values():
+        out[f.name] = {"default": f.default, "type": _type_name(f.name), **f.metadata,
+                       "owner": OPTION_OWNERS.get(f.name, "")}
     return out

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import ConfigError
+from ..config import ConfigError, declare_option
 from ..events import Event, LogRecord, artifact
 from ..model.genotype import Genotype, parse_genotype
 from ..model.spaces import discrete_weights
@@ -55,6 +55,13 @@ from ..model.supernet import (
 from ..registries import SPACES
 from ..train.setup import current_genotype, make_optimisers
 from .base import Method, MethodRun, register
+
+# LFR-DARTS' own config field (config.py `declare_option`).
+declare_option("method lfr-darts", "lfr_stages", 3,
+               "LFR-DARTS (approximation): depth stages searched shallow to deep, each deriving "
+               "and freezing its cells (3 = one per resolution stage; fewer group the deeper "
+               "resolutions). epochs are split evenly; warmup_epochs applies at the start of "
+               "every stage.", lo=1, hi=3)
 
 if TYPE_CHECKING:
     from ..config import SearchConfig

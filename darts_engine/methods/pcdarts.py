@@ -29,12 +29,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import ConfigError
+from ..config import ConfigError, declare_option
 from ..events import artifact
 from ..model.ops import OpFactory
 from ..model.supernet import MixedOp, MixedOpFactory
 from ..registries import SPACES
 from .base import Method, MethodRun, offer_preset, register
+
+# PC-DARTS' own config field (config.py `declare_option`): form, CLI flag and TOML key.
+declare_option("method pc-darts", "pc_k", 4,
+               "PC-DARTS: the ops see 1/K of the channels (paper: 4 on CIFAR, 2 on ImageNet); "
+               "init_channels must be a multiple of K.", lo=1, hi=64)
 
 if TYPE_CHECKING:
     from ..config import SearchConfig

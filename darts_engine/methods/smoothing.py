@@ -40,7 +40,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..config import declare_option
 from .base import Method, MethodRun, offer_preset, register
+
+# SDARTS-RS' and MS-DARTS' own config fields (config.py `declare_option`).
+_OWNER = "methods sdarts-rs, ms-darts"
+declare_option(_OWNER, "perturb_eps", 0.0,
+               "SDARTS-RS / MS-DARTS: final radius ε of the perturbation of the mixing weights "
+               "(softmax space), ramped linearly from ε/10 over the epochs. 0 = the method's "
+               "coded default (SDARTS-RS 0.3, MS-DARTS 0.25).", lo=0.0, hi=1.0)
+declare_option("method ms-darts", "ms_samples", 3,
+               "MS-DARTS: perturbed samples N per mean-shift iteration (code default 3; each "
+               "costs one extra forward pass).", lo=1, hi=64)
+declare_option("method ms-darts", "ms_iters", 2,
+               "MS-DARTS: mean-shift iterations T per weight step (code default 2).", lo=1, hi=64)
+declare_option("method ms-darts", "ms_bandwidth", 1.0,
+               "MS-DARTS: Gaussian kernel bandwidth h. Constant 1.0 as in the code we read; the "
+               "paper's bandwidth schedule and its selection study could NOT be verified (see "
+               "the Guide).", lo=0.0, hi=100.0, lo_open=True)
 
 if TYPE_CHECKING:
     from ..config import SearchConfig
