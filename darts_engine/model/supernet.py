@@ -98,6 +98,8 @@ class Supernet(nn.Module):
     edge_labels: tuple[str, ...]
     node_sizes: tuple[int, ...]      # incoming edges per intermediate node, in row order
     relaxation: str = "softmax"      # RELAXATIONS entry applied to each edge's α
+    progress: float = 1.0            # search progress, 0 → 1, set per step by the loop; read by
+                                     # relaxations with a schedule (sparsestmax's radius)
     depth: int = N_RESOLUTION_STAGES  # resolution stages run by forward (LFR-DARTS: fewer)
 
     def _init_alphas(self, n_edges: int, generator: torch.Generator | None,
@@ -150,9 +152,10 @@ class Supernet(nn.Module):
         return {t: a.masked_fill(~masks[t], -math.inf) for t, a in self.alphas.items()}
 
     def mixing_weights(self) -> dict[str, torch.Tensor]:
-        """Per-edge relaxation of α (softmax by default), one (edges, ops) tensor per cell type."""
-        relax = get_relaxation(self.relaxation).torch
-        return {t: relax(a) for t, a in self.logits().items()}
+        """Per-edge relaxation of α (softmax by default), one (edges, ops) tensor per cell type;
+        a relaxation with a schedule reads `self.progress` (1, the end, unless the loop sets it)."""
+        relax = get_relaxation(self.relaxation)
+        return {t: relax.torch(a, self.progress) for t, a in self.logits().items()}
 
     def edge_weights(self) -> dict[str, torch.Tensor] | None:
         """PC-DARTS edge normalisation: per-node softmax of β, one (edges,) tensor per cell type
