@@ -263,6 +263,14 @@ def declare_option(owner: str, name: str, default: Any, help: str, *, lo: float 
     OPTION_OWNERS[name] = owner
 
 
+def withdraw_option(name: str) -> None:
+    """Undo `declare_option` (a plug-in that unregisters itself, e.g. in tests). Configs made
+    before keep the value; new ones no longer know the field."""
+    if name not in OPTION_OWNERS:
+        raise ValueError(f"{name!r} is not a plug-in option")
+    del FIELDS[name], OPTION_OWNERS[name]
+
+
 def _type_name(name: str) -> str:
     t = FIELDS[name].type
     return t if isinstance(t, str) else t.__name__

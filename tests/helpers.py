@@ -59,6 +59,7 @@ def manager():
 TOY_TASK, TOY_METHOD = "toy-regression", "toy-method"
 TOY_HEADLINE = "held-out −MSE"
 TOY_KINDS = ("toy_image_grid", "toy_scalar")   # artifact kinds no page has a renderer for
+TOY_OPTION = "toy_weight"   # the toy method's own config field (config.declare_option)
 
 
 def register_toys() -> Callable[[], None]:
@@ -66,6 +67,7 @@ def register_toys() -> Callable[[], None]:
     grid) and TOY_METHOD (an α-step L2 term and a per-epoch scalar); returns the callable
     that unregisters both."""
     from darts_engine import METHODS, TASKS
+    from darts_engine.config import declare_option, withdraw_option
     from darts_engine.events import artifact, metric
     from darts_engine.methods.base import Method
     from darts_engine.tasks.base import Task
@@ -99,7 +101,7 @@ def register_toys() -> Callable[[], None]:
             return {"toy_scale": np.array([0.5], np.float32)}
 
         def alpha_loss_terms(self, s, batch):
-            return sum((a ** 2).sum() for a in s.model.arch_parameters()) * 1e-3
+            return sum((a ** 2).sum() for a in s.model.arch_parameters()) * s.cfg.toy_weight
 
     TASKS.register(TOY_TASK, ToyRegression(
         TOY_TASK, "Toy regression", "MSE on the label as a number",
@@ -107,10 +109,13 @@ def register_toys() -> Callable[[], None]:
                  metric("neg_mse", TOY_HEADLINE, headline=True)),
         artifacts=(artifact("toy_grid", TOY_KINDS[0], "a toy grid"),)))
     METHODS.register(TOY_METHOD, Method(TOY_METHOD, "Toy", "an α term and an artifact", ToyRun))
+    declare_option(f"method {TOY_METHOD}", TOY_OPTION, 1e-3,
+                   "Toy: weight of the α-step L2 term.", lo=0.0, hi=1.0)
 
     def unregister() -> None:
         TASKS.unregister(TOY_TASK)
         METHODS.unregister(TOY_METHOD)
+        withdraw_option(TOY_OPTION)
 
     return unregister
 

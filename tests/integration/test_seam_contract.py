@@ -19,7 +19,7 @@ def toys():
 
 
 def test_a_toy_task_and_method_run_and_are_recorded_with_their_declaration(toys, tmp_path):
-    cfg = tiny(task="toy-regression", method="toy-method", epochs=2)
+    cfg = tiny(task="toy-regression", method="toy-method", epochs=2, toy_weight=0.25)
     store = RunStore(tmp_path / "home")
     run_id = store.create_run(cfg.to_dict())
     rec = store.recorder(run_id)
@@ -28,6 +28,7 @@ def test_a_toy_task_and_method_run_and_are_recorded_with_their_declaration(toys,
     assert result.status == "completed", result.error
     run = store.get_run(run_id)
     assert run["task"] == "toy-regression"
+    assert run["config"]["toy_weight"] == 0.25   # the method's own field, stored with the run
     assert [m["name"] for m in run["metrics"] if m["headline"]] == ["neg_mse"]
     assert [(a["name"], a["kind"]) for a in run["artifacts"]] == [
         ("toy_grid", "toy_image_grid"), ("toy_scale", "toy_scalar")]

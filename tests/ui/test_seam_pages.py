@@ -10,6 +10,7 @@ from tests.helpers import (
     TOY_HEADLINE,
     TOY_KINDS,
     TOY_METHOD,
+    TOY_OPTION,
     TOY_TASK,
     launch_from_form,
     record,
@@ -34,9 +35,10 @@ def test_a_toy_task_and_method_launch_from_the_form_and_show_on_live_and_compare
     assert TOY_TASK in at.selectbox(key="launch_task").options  # the form's choices: TASKS
     run_id, store, run = launch_from_form(at, home, FORM,
                                           {"task": TOY_TASK, "method": TOY_METHOD},
-                                          {"device": "cpu"})
+                                          {"device": "cpu", TOY_OPTION: "0.5"})
     assert run["status"] == "completed" and run["epochs_done"] == 2, run["error"]
     assert (run["config"]["task"], run["config"]["method"]) == (TOY_TASK, TOY_METHOD)
+    assert run["config"][TOY_OPTION] == 0.5     # the toy method's own field is in the form
 
     # Live: the declared headline where validation accuracy was; each unknown kind noted.
     at.run()

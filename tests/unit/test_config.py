@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from darts_engine import ConfigError, SearchConfig
@@ -76,3 +78,33 @@ def test_choices_name_a_registry_so_the_form_offers_a_selectbox():
         if meta["choices"]:
             assert meta["default"] in by_name(meta["choices"]), name
     assert by_name(fields["alert_action"]["choices"]).names() == ["alert", "stop"]
+
+
+def test_a_plugin_option_behaves_like_a_field_and_lives_with_its_plugin():
+    from darts_engine.config import OPTION_OWNERS, declare_option, withdraw_option
+
+    assert OPTION_OWNERS["pc_k"] == "method pc-darts"       # declared in methods/pcdarts.py
+    assert "pc_k" not in {f.name for f in dataclasses.fields(SearchConfig)}
+    declare_option("method test", "test_knob", 2, "A test knob.", lo=1, hi=5)
+    try:
+        cfg = SearchConfig(test_knob=3)
+        assert cfg.test_knob == 3 and SearchConfig().test_knob == 2
+        assert cfg.to_dict()["test_knob"] == 3
+        assert SearchConfig.from_dict(cfg.to_dict()) == cfg != SearchConfig()
+        assert cfg.replace(epochs=2).test_knob == 3
+        assert SearchConfig.from_dict({"test_knob": "4"}).test_knob == 4   # coerced
+        meta = field_help()["test_knob"]
+        assert (meta["type"], meta["lo"], meta["owner"]) == ("int", 1, "method test")
+        with pytest.raises(ConfigError, match="test_knob must be <= 5, got 9") as e:
+            SearchConfig(test_knob=9)
+        assert e.value.field == "test_knob"
+        with pytest.raises(ValueError, match="already declared by method test"):
+            declare_option("method other", "test_knob", 1, "again")
+        with pytest.raises(ValueError, match="already declared"):
+            declare_option("method other", "epochs", 1, "a core field")
+    finally:
+        withdraw_option("test_knob")
+    with pytest.raises(ConfigError, match="unknown config field"):
+        SearchConfig.from_dict({"test_knob": 3})
+    with pytest.raises(AttributeError, match="no field 'test_knob'"):
+        SearchConfig().test_knob  # noqa: B018
