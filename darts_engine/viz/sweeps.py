@@ -163,14 +163,16 @@ def seed_band_figure(groups: Sequence[SeedGroup], curves: Mapping[str, pd.DataFr
 
 
 # --- end-of-run quantities --------------------------------------------------------------------
-# What a phase diagram can colour by: name -> (label, what it reads in the last epoch row).
-QUANTITIES: dict[str, tuple[str, str]] = {
-    "pf_mass": ("parameter-free mass", "ind_pf_mass.<cell>"),
-    "entropy": ("decidedness (normalised entropy)", "ind_entropy.<cell>"),
-    "skip_count": ("skip_connect in the derived cell", "ind_skip_count.<cell>"),
-    "headline": ("the declared headline metric", "its metric name, e.g. val_acc"),
-    "test_acc": ("retrain test accuracy", "test_acc (a retrain's headline, or joined in)"),
-    "truth": ("true CIFAR-10 test accuracy (%)", "truth_cifar10 (joined in, see with_truth)"),
+# What a phase diagram can colour by: name -> (label, unit, display scale, what it reads in the
+# last epoch row). The headline's label, unit and scale come from the run's declaration.
+QUANTITIES: dict[str, tuple[str, str, float, str]] = {
+    "pf_mass": ("parameter-free mass", "", 1.0, "ind_pf_mass.<cell>"),
+    "entropy": ("decidedness (normalised entropy)", "", 1.0, "ind_entropy.<cell>"),
+    "skip_count": ("skip_connect in the derived cell", "", 1.0, "ind_skip_count.<cell>"),
+    "headline": ("headline metric", "", 1.0, "the declared headline metric, e.g. val_acc"),
+    "test_acc": ("retrain test accuracy", "%", 100.0,
+                 "test_acc (a retrain's headline, or joined into a search's table)"),
+    "truth": ("true CIFAR-10 test accuracy", "%", 1.0, "truth_cifar10 (see with_truth)"),
 }
 INDICATOR_QUANTITIES = ("pf_mass", "entropy", "skip_count")   # per cell type
 TRUTH_COLUMN = "truth_{dataset}"
@@ -194,8 +196,8 @@ def quantity_column(quantity: str, epochs: pd.DataFrame, metrics: Sequence[Mappi
                     config: Mapping[str, Any] | None = None) -> str | None:
     """The epoch column a quantity reads in this run, None if the run has none.
 
-    Indicators (pf_mass, entropy, skip_count, or any indicator key such as "pf_mass.reduce")
-    read ind_<key>; a bare per-cell name reads the space's headline cell (DARTS: normal, NB201:
+    Indicators (pf_mass, entropy, skip_count, or one with its cell: "pf_mass.reduce") read
+    ind_<key>; a bare per-cell name reads the space's headline cell (DARTS: normal, NB201:
     its one cell), else the first cell the table has. "headline": the declared headline metric's
     column (val_acc when nothing is declared). "test_acc": a retrain's held-out test accuracy.
     "truth": truth_cifar10 (with_truth)."""
@@ -216,15 +218,38 @@ def quantity_column(quantity: str, epochs: pd.DataFrame, metrics: Sequence[Mappi
     return col if col in epochs else None
 
 
+def _check(quantity: str) -> None:
+    if quantity not in QUANTITIES and quantity.partition(".")[0] not in INDICATOR_QUANTITIES:
+        raise ValueError(f"quantity must be one of {tuple(QUANTITIES)} (an indicator may name its "
+                         f"cell: 'pf_mass.reduce'), got {quantity!r}")
+
+
+def available_quantities(tables: Mapping[str, Any]) -> list[str]:
+    """The QUANTITIES at least one of the runs has a column for (a page's choices)."""
+    parts = [_parts(t) for t in tables.values()]
+    return [q for q in QUANTITIES if any(quantity_column(q, *p) for p in parts)]
+
+
+def quantity_axis(quantity: str, metrics: Sequence[Mapping[str, Any]] = ()
+                  ) -> tuple[str, str, float]:
+    """(label, unit, scale) to draw a quantity with: the headline's from its declaration
+    (metrics: a run's metric dicts), an indicator's cell named in the label."""
+    _check(quantity)
+    name, _, cell = quantity.partition(".")
+    label, unit, scale, _ = QUANTITIES[name]
+    head = next((m for m in metrics if m.get("headline")), None)
+    if name == "headline" and head is not None:
+        return str(head["label"]), str(head.get("unit", "")), float(head.get("scale", 1.0))
+    return (f"{label} ({cell} cell)" if cell else label), unit, scale
+
+
 def end_of_run_values(tables: Mapping[str, Any], quantity: str) -> pd.DataFrame:
     """One row per run: run_id, value (the quantity in the run's last epoch row that has one,
     unscaled; NaN if it never recorded it), the column read, and that row's epoch (-1 if none).
 
     tables: run id -> a RunView (runs/views.py: epochs, metrics, config) or a bare epoch table.
     Quantities and the columns they read: QUANTITIES, quantity_column."""
-    if quantity not in QUANTITIES and quantity.partition(".")[0] not in INDICATOR_QUANTITIES:
-        raise ValueError(f"quantity must be one of {tuple(QUANTITIES)} (an indicator may name its "
-                         f"cell: 'pf_mass.reduce'), got {quantity!r}")
+    _check(quantity)
     rows = []
     for run_id, table in tables.items():
         epochs, metrics, config = _parts(table)

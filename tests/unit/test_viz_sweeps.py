@@ -16,11 +16,13 @@ import darts_engine  # noqa: F401  (registers the spaces the headline cell comes
 from darts_engine.events import metric
 from darts_engine.viz.palette import run_color
 from darts_engine.viz.sweeps import (
+    available_quantities,
     band,
     end_of_run_values,
     phase_diagram_figure,
     phase_points,
     phase_table,
+    quantity_axis,
     seed_band_figure,
     seed_groups,
     with_truth,
@@ -155,6 +157,19 @@ def test_end_of_run_values_read_the_last_row_of_the_headline_cell_and_say_which_
     head = end_of_run_values(views, "headline")
     assert head["value"].tolist() == [-1.5, 0.75]  # declared neg_mse; a bare table: val_acc
     assert head["column"].tolist() == ["neg_mse", "val_acc"]
+
+
+def test_the_quantities_a_page_offers_and_how_they_are_drawn():
+    view = darts_view(**{"ind_pf_mass.normal": [0.3, 0.4, 0.5], "neg_mse": [-3.0, -2.0, -1.0]})
+    retrain = epochs([0.4, 0.8], "test_acc")
+    assert available_quantities({"d": view}) == ["pf_mass", "headline"]
+    assert available_quantities({"r": retrain}) == ["test_acc"]   # a bare table: no val_acc
+    assert available_quantities({"d": view, "r": retrain}) == ["pf_mass", "headline", "test_acc"]
+    assert quantity_axis("headline", view.metrics) == ("−MSE", "", 1.0)
+    assert quantity_axis("test_acc") == ("retrain test accuracy", "%", 100.0)
+    assert quantity_axis("pf_mass.reduce")[0] == "parameter-free mass (reduce cell)"
+    with pytest.raises(ValueError, match="quantity must be one of"):
+        quantity_axis("val_loss")
 
 
 def test_retrain_and_truth_accuracy_when_present():
