@@ -7,12 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from skimage.color import rgb2ycbcr
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from darts_engine.train.srmetrics import PSNR_MAX_DB, psnr_y, rgb_to_y, ssim_y
-
-skimage = pytest.importorskip("skimage")
-from skimage.color import rgb2ycbcr  # noqa: E402
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # noqa: E402
 
 
 def to_batch(*images: np.ndarray, dtype: torch.dtype = torch.float64) -> torch.Tensor:
