@@ -139,9 +139,9 @@ def builtin_photos() -> dict[str, torch.Tensor]:
             for p in BUILTIN_PHOTOS}
 
 
-def folder_images(folder: str | Path) -> dict[str, torch.Tensor]:
-    """The .png/.jpg/.bmp files directly inside `folder`, by file stem in sorted order, as
-    (3, H, W) uint8 RGB on the CPU."""
+def folder_images(folder: str | Path, limit: int = 0) -> dict[str, torch.Tensor]:
+    """The .png/.jpg/.bmp files directly inside `folder` (the first `limit` if > 0), by file
+    stem in sorted order, as (3, H, W) uint8 RGB on the CPU."""
     from PIL import Image
 
     folder = Path(folder)
@@ -153,7 +153,7 @@ def folder_images(folder: str | Path) -> dict[str, torch.Tensor]:
         raise DataError(f"image folder {folder.resolve()} holds no images (looked for "
                         f"{', '.join(IMAGE_SUFFIXES)} files directly inside it)")
     out = {}
-    for path in files:
+    for path in files[:limit] if limit else files:
         try:
             with Image.open(path) as im:
                 out[path.stem] = _rgb_chw(np.asarray(im.convert("RGB")))
@@ -225,11 +225,10 @@ def _source_images(source: SRSource, root: str | Path, limit: int
     """The source's training images (the first `limit` if > 0) and its test images."""
     photos = None if source.train else builtin_photos()
     if photos is None:
-        train = folder_images(find_folder(root, source.train, f"{source.name} training"))
+        train = folder_images(find_folder(root, source.train, f"{source.name} training"), limit)
     else:
         train = {n: im for n, im in photos.items() if n not in BUILTIN_TEST}
-    if limit:
-        train = dict(list(train.items())[:limit])
+        train = dict(list(train.items())[:limit]) if limit else train
     return train, _test_images(source.test, root, photos)
 
 

@@ -165,6 +165,8 @@ def test_train_halves_and_test_images_are_disjoint(photos):
     assert all(x is not photos[n] for x in data.train.images for n in BUILTIN_TEST)
     assert len({sr(split_seed=s).train_names for s in range(4)}) > 1  # the split is seeded
     assert sr(split_seed=5).train_names == data.train_names
+    few = sr(limit=4)
+    assert len(few.train_names + few.alpha_names) == 4 and few.eval_names == BUILTIN_TEST
 
 
 def find_patch(img: torch.Tensor, patch: torch.Tensor) -> set[int]:
