@@ -1,8 +1,13 @@
-"""Command line: `python -m darts_engine search|retrain|resume|runs|show|export|import|truth`.
+"""Command line: `python -m darts_engine search|sweep|retrain|resume|runs|show|export|import|truth`.
 
 Every SearchConfig field is a flag (`--arch-lr 1e-2`, `--augment/--no-augment`), or the fields
 come from `--config run.toml`; flags override the file. Exit codes: 0 success, 1 the run failed,
 2 bad input (the message names the field and the allowed values; no traceback).
+
+`sweep --base run.toml --grid arch_lr=3e-4,1e-3 --grid arch_weight_decay=0,1e-3 --seeds 0-4`
+queues every grid point × seed as an ordinary run (runs/sweep.py), `--max-concurrent` at a
+time, and prints one line per finished run; `--name` names the sweep, the other field flags
+override the base. Exit 0 when no run failed, 1 when one did, 130 on Ctrl-C.
 
 `retrain RUN [--epoch E]` trains the cell RUN derived at epoch E (1-based, default its last)
 from scratch; `retrain --genotype TEXT` a pasted one. The recipe follows the genotype's kind
@@ -12,6 +17,7 @@ from scratch; `retrain --genotype TEXT` a pasted one. The recipe follows the gen
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import os
@@ -32,6 +38,7 @@ from .runs.kinds import RETRAIN, SEARCH, recipe_for, run_kind
 from .runs.manager import Result, RunManager
 from .runs.states import RunState, names
 from .runs.store import RunStore, StoreError, default_home
+from .runs.sweep import SweepSpec, expand, grid_from_texts, launch_sweep, parse_seeds, point_label
 from .runs.truth_view import is_nb201_space, truth_series
 from .search import build_search, check_resumable
 from .train.data import DataError, check_config
@@ -68,6 +75,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     s.add_argument("--config", default=None, help="a .toml or .json file of config fields")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_config_flags(s)
+    w = sub.add_parser("sweep", help="run a grid of config values × seeds, each an ordinary run")
+    w.add_argument("--base", default=None, help="a .toml or .json file of the config fields "
+                   "every run shares (the field flags below override it)")
+    w.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2,...",
+                   help="a swept field and its values; repeat for a grid over several fields")
+    w.add_argument("--seeds", default=None, metavar="0-4|0,1,5",
+                   help="the seeds each grid point runs with (default: the base's seed)")
+    w.add_argument("--max-concurrent", default="2", metavar="K", help="runs at a time (default 2)")
+    w.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: threads of this process (default); ray: a Ray cluster")
+    w.add_argument("--ray-address", default=None, metavar="auto|ray://host:port",
+                   help="the Ray cluster to join (default: start a local Ray instance)")
+    w.add_argument("--no-progress", action="store_true", help="only the finished-run lines")
+    _add_config_flags(w)
     t = sub.add_parser("retrain", help="train a derived cell from scratch as a retrain run")
     t.add_argument("run", nargs="?", default=None, help="the search run whose cell to retrain")
     t.add_argument("--epoch", type=int, default=None,
@@ -193,6 +214,70 @@ def cmd_search(args: argparse.Namespace, store: RunStore) -> int:
     setup = build_search(cfg)  # loads the data: a missing dataset fails here, before any run row
     return _run(store, args, lambda m, sinks: m.launch(cfg, cfg.name, listener=sinks,
                                                         setup=setup))
+
+
+def cmd_sweep(args: argparse.Namespace, store: RunStore) -> int:
+    """Every run checked before the first is queued; then one line per finished run."""
+    if args.seed is not None:
+        raise ConfigError("--seed sets one seed; a sweep lists its seeds with --seeds 0-4 or "
+                          "--seeds 0,1,5", field="seed")
+    base: dict[str, Any] = SearchConfig.from_file(args.base).to_dict() if args.base else {}
+    base |= {name: getattr(args, name) for name in field_help()
+             if getattr(args, name, None) is not None}
+    name = str(base.get("name") or "")  # the sweep's name; each run's is its point and seed
+    seeds = (parse_seeds(args.seeds) if args.seeds is not None
+             else [SearchConfig.from_dict(base).seed])
+    spec = SweepSpec(base=base, grid=grid_from_texts(args.grid), seeds=seeds)
+    runs = expand(spec)
+    if not str(args.max_concurrent).isdigit() or int(args.max_concurrent) < 1:
+        raise ConfigError(f"max_concurrent must be an integer >= 1, got {args.max_concurrent!r}",
+                          field="max_concurrent")
+    if args.ray_address and args.executor != "ray":
+        raise ConfigError("--ray-address needs --executor ray", field="ray_address")
+    options: dict[str, Any] = {}
+    if args.executor != "local":
+        if "ray_address" not in inspect.signature(RunManager).parameters:
+            raise ConfigError("the ray executor is not available in this version of DARTboard; "
+                              "use --executor local", field="executor")
+        options = {"executor": args.executor, "ray_address": args.ray_address}
+    mgr = RunManager(store, max_concurrent=int(args.max_concurrent), **options)
+    try:
+        sweep_id = launch_sweep(mgr, spec, name=name)
+        print(f"sweep {sweep_id}: {len(runs)} runs ({len(runs) // len(seeds)} points × "
+              f"{len(seeds)} seeds), {mgr.max_concurrent} at a time", flush=True)
+        ids, ended = list(store.sweep_runs(sweep_id)["id"]), {}
+        try:
+            _watch_sweep(mgr, sweep_id, ids, ended)
+        except KeyboardInterrupt:
+            print("\nstopping the sweep's runs after their current step", file=sys.stderr)
+            for run_id in ids:
+                mgr.stop(run_id)
+            _watch_sweep(mgr, sweep_id, ids, ended)
+            return 130
+        return 1 if any(s in ("failed", "interrupted") for s in ended.values()) else 0
+    finally:
+        mgr.shutdown()
+
+
+def _watch_sweep(mgr: RunManager, sweep_id: str, ids: list[str], ended: dict[str, str]) -> None:
+    """Wait for the runs, printing one line as each ends; `ended`: run id -> its final status,
+    filled in as they end (kept across a Ctrl-C)."""
+    while pending := [run_id for run_id in ids if run_id not in ended]:
+        now = {run_id for run_id in pending if not mgr.is_live(run_id)}
+        if not now:
+            time.sleep(0.2)
+            continue
+        table = mgr.store.sweep_runs(sweep_id)
+        for row in table[table["id"].isin(now)].itertuples():
+            ended[row.id] = row.status
+            value = "" if math.isnan(row.headline_value) else \
+                f"  {row.headline} {row.headline_value:.4f}"
+            print(f"{len(ended)}/{len(ids)}  {row.id}  {row.status:<11} "
+                  f"{point_label(row.point)}  seed {row.seed}{value}"
+                  f"{'  ' + row.error if row.error else ''}", flush=True)
+        for run_id in now - set(ended):  # deleted meanwhile (the dashboard's Runs page)
+            ended[run_id] = "deleted"
+            print(f"{len(ended)}/{len(ids)}  {run_id}  deleted", flush=True)
 
 
 def cmd_retrain(args: argparse.Namespace, store: RunStore) -> int:
@@ -350,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         store = RunStore(args.home or default_home())
         if args.command == "search":
             return cmd_search(args, store)
+        if args.command == "sweep":
+            return cmd_sweep(args, store)
         if args.command == "retrain":
             return cmd_retrain(args, store)
         if args.command == "resume":
