@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 
 import pandas as pd
 import pytest
+import torch
 
 from darts_engine.cli import main
 from darts_engine.runs.bundle import export_bundle, import_bundle
@@ -102,6 +104,49 @@ def test_the_cli_runs_a_sweep_and_prints_one_line_per_run(capsys, home):
         assert line.startswith(f"{i + 1}/2  {row.id}  completed")
         assert f"arch_weight_decay={row.point['arch_weight_decay']:g}  seed 3  val_acc" in line
     assert list(table["seed"]) == [3, 3] and store.check() == []
+
+
+@pytest.mark.skipif(torch.cuda.device_count() > 7, reason="needs cuda:7 to be missing")
+def test_a_failed_run_exits_1_and_the_rest_of_the_sweep_goes_on(capsys, home):
+    """cuda:7 passes the config's checks and fails when its run starts on a smaller machine."""
+    args = ["--dataset", "shapes", "--data-limit", "128", "--batch-size", "32", "--space",
+            "nb201", "--init-channels", "4", "--cells", "1", "--epochs", "1", "--no-progress"]
+    code = main(["--home", str(home), "sweep", *args, "--grid", "device=cuda:7,cpu",
+                 "--max-concurrent", "1"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1, out
+    store = RunStore(home)
+    (sweep_id,) = store.list_sweeps()["id"]
+    table = store.sweep_runs(sweep_id)
+    assert list(table["status"]) == ["failed", "completed"]
+    assert "  failed      device=cuda:7  seed 2" in out[1] and "completed" in out[2]
+    progress = sweep_progress(store, sweep_id)
+    assert progress[["failed", "completed"]].values.tolist() == [[1, 0], [0, 1]]
+
+
+def test_ctrl_c_stops_every_run_of_the_sweep_and_exits_130(capsys, home, monkeypatch):
+    # In-process through cli.main: the first look at the runs is cut by Ctrl-C, as in a terminal.
+    is_live, calls = RunManager.is_live, []
+
+    def interrupted_once(self, run_id):
+        calls.append(run_id)
+        if len(calls) == 1:
+            time.sleep(1.0)  # the first run a few steps in, the second still queued
+            raise KeyboardInterrupt
+        return is_live(self, run_id)
+
+    monkeypatch.setattr(RunManager, "is_live", interrupted_once)
+    args = ["--dataset", "shapes", "--data-limit", "128", "--batch-size", "32", "--space",
+            "nb201", "--init-channels", "4", "--cells", "1", "--device", "cpu", "--epochs", "200"]
+    code = main(["--home", str(home), "sweep", *args, "--grid", "arch_lr=1e-3,3e-3",
+                 "--max-concurrent", "1"])
+    captured = capsys.readouterr()
+    assert code == 130
+    table = RunStore(home).sweep_runs(RunStore(home).list_sweeps()["id"][0])
+    assert list(table["status"]) == ["stopped", "stopped"]
+    assert table["epochs_done"][0] < 200 and table["epochs_done"][1] == 0
+    assert "stopping the sweep's runs" in captured.err
+    assert sum(" stopped " in line for line in captured.out.splitlines()) == 2
 
 
 # --- the store's sweep rows, filled by hand (no search) ------------------------------------------
