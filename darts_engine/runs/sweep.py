@@ -50,8 +50,9 @@ class SweepSpec:
 
     def fields(self) -> list[str]:
         """The swept fields, in grid order (or in the first point's order)."""
-        return list(self.grid) if self.points is None else list(self.points[0] if self.points
-                                                                else {})
+        if self.points is None:
+            return list(self.grid)
+        return list(self.points[0]) if self.points else []
 
     def to_dict(self) -> dict[str, Any]:
         """JSON data; the grid as [field, values] pairs so that its order survives."""
