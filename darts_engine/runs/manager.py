@@ -5,7 +5,8 @@ and the run folder's checkpoint; a retrain's kind lives in its config (runs/kind
 The dashboard holds one manager per process (through `st.cache_resource`); worker threads only
 talk to the run store and to this manager's plain-data status, never to the UI. Execution is
 behind the small `Executor` interface, so a process- or cluster-based executor can replace the
-thread one without touching pages.
+thread one without touching pages. With `executor="ray"` each run's loop runs on a Ray actor
+(runs/ray_executor.py) while its driver thread here still feeds the one recorder.
 
 Threads: torch's intra-op pool is per process. On a 2-core machine two searches with one thread
 each finish sooner than the same two one after the other with two threads each
@@ -34,6 +35,7 @@ from ..train import retrain as retraining
 from ..train.data import check_config
 from ..train.retrain import RetrainConfig, RetrainResult, check_genotype
 from .kinds import RETRAIN, retrain_run_config, run_kind, split_retrain_config
+from .ray_executor import RayBackend, WorkerGone
 from .states import RunState, names
 from .store import RunStore
 
@@ -60,6 +62,7 @@ class _Job:
     loop: Loop
     resume: bool
     listener: Listener | None = None
+    device: str = "cpu"             # the config's device: a Ray worker asks for a GPU on cuda
 
 
 def _search_loop(cfg: SearchConfig, setup: Any = None) -> Loop:
@@ -133,11 +136,23 @@ class RunStatus:
 
 
 class RunManager:
+    """executor: "local" (the default: each run's loop in a thread of this process), "ray"
+    (each run's loop on a Ray actor; ray_address None starts a local Ray instance, "auto" or
+    "ray://host:port" joins one), or an Executor for the driver threads."""
+
     def __init__(self, store: RunStore, max_concurrent: int = 2,
-                 executor: Executor | None = None, threads_per_run: int | None = None) -> None:
+                 executor: Executor | str | None = None, threads_per_run: int | None = None,
+                 ray_address: str | None = None) -> None:
         self.store = store
         self.max_concurrent = max(1, max_concurrent)
-        self.executor = executor or ThreadExecutor()
+        self.ray: Any = None  # the RayBackend when executor="ray"
+        if executor == "ray":
+            self.ray = RayBackend(ray_address)
+        elif isinstance(executor, str) and executor != "local":
+            raise ConfigError(f"executor must be 'local' or 'ray', got {executor!r}",
+                              field="executor")
+        local = executor is None or isinstance(executor, str)
+        self.executor = ThreadExecutor() if local else executor  # the driver threads
         cores = os.cpu_count() or 1
         self.threads_per_run = threads_per_run or max(1, cores // self.max_concurrent)
         self._lock = threading.RLock()
@@ -162,7 +177,9 @@ class RunManager:
         run_id = self.store.create_run(cfg.to_dict(), name=name or cfg.name,
                                        status=RunState.QUEUED.value, sweep_id=sweep_id,
                                        sweep_point=sweep_point)
-        self._enqueue(_Job(run_id, cfg.epochs, _search_loop(cfg, setup), False, listener))
+        # a Ray worker builds its own setup: the CLI's preloaded data stays here
+        loop = _search_loop(cfg, None if self.ray else setup)
+        self._enqueue(_Job(run_id, cfg.epochs, loop, False, listener, cfg.device))
         return run_id
 
     def launch_retrain(self, cfg: RetrainConfig, genotype_text: str, *,
@@ -179,7 +196,7 @@ class RunManager:
         run_id = self.store.create_run(run_config, name=name or f"retrain · {cfg.recipe}{where}",
                                        status=RunState.QUEUED.value)
         self._enqueue(_Job(run_id, cfg.epochs, _retrain_loop(cfg, genotype, run_config), False,
-                           listener))
+                           listener, cfg.device))
         return run_id
 
     def launch_pair(self, cfg: SearchConfig, name: str = "") -> tuple[str, str]:
@@ -207,11 +224,11 @@ class RunManager:
             cfg, genotype = split_retrain_config(run["config"])
             _check_retrain_resumable(self.store.home / run_id, run["epochs_done"])
             job = _Job(run_id, cfg.epochs, _retrain_loop(cfg, genotype, run["config"]), True,
-                       listener)
+                       listener, cfg.device)
         else:
             check_resumable(self.store.home / run_id, run["epochs_done"])
             cfg = SearchConfig.from_dict(run["config"])
-            job = _Job(run_id, cfg.epochs, _search_loop(cfg), True, listener)
+            job = _Job(run_id, cfg.epochs, _search_loop(cfg), True, listener, cfg.device)
         self.store.requeue(run_id)
         self._enqueue(job)
 
@@ -246,12 +263,17 @@ class RunManager:
             if listener is not None:
                 listener(ev)
 
+        loop = job.loop if self.ray is None else self.ray.remote(
+            job.loop, run_id, self.threads_per_run, job.device)
         try:
-            result = job.loop(on_event, self._controls[run_id], self.store.run_dir(run_id),
-                              job.resume)
+            result = loop(on_event, self._controls[run_id], self.store.run_dir(run_id),
+                          job.resume)
             status.state, status.error = result.status, result.error
             with self._lock:
                 self._results[run_id] = result
+        except WorkerGone as e:  # its Ray worker died: only this run ends, resumable
+            status.state, status.error = e.state, str(e)
+            self.store.set_status(run_id, e.state, error=status.error)
         except Exception as e:  # bad data found by the loop before it started: a failed run
             status.state, status.error = "failed", f"{type(e).__name__}: {e}"
             self.store.set_status(run_id, "failed", error=status.error)
