@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from darts_engine import SPACES, SearchConfig, search
 from darts_engine.model.fastcell import darts_cell_supported, nb201_cell_supported
+from darts_engine.model.genotype import CellTopology
 from darts_engine.model.spaces import DataShape
 from darts_engine.model.supernet import DartsCell, NB201Cell, Supernet
 from darts_engine.runs.store import RunStore
@@ -160,6 +161,11 @@ def cli(home, *args, timeout=120, env=None, text=True):
     return subprocess.run([sys.executable, "-m", "darts_engine", "--home", str(home), *args],
                           capture_output=True, text=text, timeout=timeout, check=False,
                           env={**os.environ, **(env or {})})
+
+
+def cell_spaces() -> list[str]:
+    """The spaces of classification cells built from MixedOp edges (not trilevel SR)."""
+    return [s for s in SPACES.names() if isinstance(SPACES.get(s).topology, CellTopology)]
 
 
 def fast_and_plain(space: str, size: int = 8, **options) -> tuple[Supernet, Supernet]:

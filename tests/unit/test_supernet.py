@@ -10,6 +10,7 @@ from darts_engine.model.genotype import DARTS_OPS, NB201_OPS
 from darts_engine.model.ops import DARTS_OPS_FACTORY, NB201_OPS_FACTORY
 from darts_engine.model.spaces import DataShape
 from darts_engine.model.supernet import DartsSupernet, MixedOp, NB201Supernet
+from tests.helpers import cell_spaces
 
 
 @pytest.mark.parametrize("name", DARTS_OPS)
@@ -74,7 +75,7 @@ def test_alpha_init_is_small_seeded_noise():
     assert 1e-4 < a.abs().mean().item() < 1e-2
 
 
-@pytest.mark.parametrize("space", SPACES.names())
+@pytest.mark.parametrize("space", cell_spaces())
 def test_every_space_builds_and_adapts_stem(space):
     sp = SPACES.get(space)
     model = sp.build(4, 3 if space != "nb201" else 1, DataShape(1, 8, 7), seed=0)
@@ -95,7 +96,7 @@ def test_mixed_op_is_the_weighted_sum_of_its_ops():
     assert torch.equal(mixed(x, one_hot), x)
 
 
-@pytest.mark.parametrize("space", SPACES.names())
+@pytest.mark.parametrize("space", cell_spaces())
 def test_every_edge_is_built_by_the_mixed_op_factory_and_a_subclass_leaves_the_fast_path(space):
     """The `mixed_op` hook (what PC-DARTS plugs into): each edge comes from the factory, with
     the space's op factory and α columns, and a MixedOp subclass is not batched unless plain."""

@@ -52,7 +52,7 @@ def test_labels_are_the_supernets_and_the_spaces():
     assert NB201_CELL.labels == ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
     for name in SPACES:
         space = SPACES.get(name)
-        model = space.build(4, 3 if space.topology.darts_cell else 1, DataShape(3, 8, 10), 0)
+        model = space.build(4, 0, DataShape(3, 8, 10), 0)  # each space at its default depth
         assert tuple(model.edge_labels) == space.edge_labels, name
         assert tuple(model.cell_types) == space.cell_types, name
 
