@@ -7,6 +7,7 @@ No named Plotly template: loading one deep-copies it (~30 ms a figure).
 
 from __future__ import annotations
 
+import colorsys
 from typing import Any
 
 # Warm: parameter-free ops (the collapse suspects). Cool: ops with weights (convolutions).
@@ -22,6 +23,9 @@ OP_COLORS: dict[str, str] = {
     "dil_conv_5x5": "#6a51a3",
     "nor_conv_1x1": "#17becf",
     "nor_conv_3x3": "#1f77b4",
+    "conv_3x3": "#1f77b4",          # trilevel SR cell ops
+    "residual_block": "#2ca02c",
+    "dws_block": "#17becf",
 }
 _OTHER_WARM, _OTHER_COOL = "#8c564b", "#4c72b0"
 # Runs in comparisons: distinct from each other, not tied to any op.
@@ -37,6 +41,12 @@ def op_color(op: str) -> str:
     """The one colour of an operation, in every chart and in the cell DAG."""
     if op in OP_COLORS:
         return OP_COLORS[op]
+    # trilevel SR: a width (teal) or an output depth (violet), darker = wider / deeper
+    for prefix, hue, scale in (("width_", 0.47, 1.0), ("depth_", 0.72, 0.1)):
+        if op.startswith(prefix) and op[len(prefix):].replace(".", "", 1).isdigit():
+            t = min(1.0, float(op[len(prefix):]) * scale)
+            r, g, b = colorsys.hls_to_rgb(hue, 0.8 - 0.5 * t, 0.6)
+            return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
     return _OTHER_COOL if "conv" in op else _OTHER_WARM
 
 
