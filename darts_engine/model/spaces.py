@@ -4,6 +4,11 @@
   cnn/genotypes.py PRIMITIVES, cnn/model_search.py Network).
 - `nb201`: the NAS-Bench-201 cell space (Dong & Yang 2020, §2; AutoDL-Projects
   xautodl/models/cell_searchs/search_model_darts.py TinyNetworkDarts).
+- `trilevel-sr`: trilevel SR search at CPU size (Wu et al. 2021, arXiv 2101.06658;
+  hanyao8/DA-NAS-SISR src/model_search_flexible.py NAS_GAN): three α families (cell, kernel,
+  network) with their own rows over one op list, foreign columns masked (trilevel.py). The
+  paper's setting is `register_trilevel_space(name, PAPER_TOPOLOGY, ...)`
+  (trilevel_genotype.py), built with init_channels 64 and scale 4.
 - `s1`..`s4`: RobustDARTS' reduced spaces on the DARTS cell (Zela et al. 2020, §3;
   automl/RobustDARTS src/spaces.py), where bi-level DARTS is
   known to fail. S2-S4 give every edge the same few ops. S1 gives every edge its own pair,
@@ -41,6 +46,8 @@ from .genotype import (
 )
 from .relaxations import get_relaxation
 from .supernet import DartsSupernet, NB201Supernet, Supernet
+from .trilevel import TrilevelSupernet
+from .trilevel_genotype import TrilevelTopology
 
 if TYPE_CHECKING:
     from ..config import SearchConfig
@@ -62,7 +69,7 @@ class DataShape:
 class SearchSpace:
     name: str
     ops: tuple[str, ...]
-    topology: CellTopology
+    topology: CellTopology | TrilevelTopology
     default_cells: int
     builder: Callable[..., Supernet]  # (space, C, cells, data, α generator, **options)
     description: str
@@ -80,6 +87,15 @@ class SearchSpace:
     @property
     def n_edges(self) -> int:
         return self.topology.n_edges
+
+    def edge_labels_of(self, cell_type: str) -> tuple[str, ...]:
+        """The α row labels of one cell type (the same for every type but in trilevel-sr)."""
+        labels_of = getattr(self.topology, "labels_of", None)
+        return self.topology.labels if labels_of is None else labels_of(cell_type)
+
+    def n_edges_of(self, cell_type: str) -> int:
+        """The α rows of one cell type."""
+        return len(self.edge_labels_of(cell_type))
 
     @property
     def headline(self) -> str:
@@ -114,9 +130,10 @@ class SearchSpace:
         return self.topology.parse(text, ops=self.ops)
 
     def op_mask(self, cell: str) -> np.ndarray:
-        """(edges, ops) bool: True where the op is on the edge (all True but in S1)."""
+        """(edges, ops) bool: True where the op is on the edge (all True but in S1 and
+        trilevel-sr, where each family has its own columns)."""
         if self.edge_ops is None:
-            return np.ones((self.n_edges, len(self.ops)), dtype=bool)
+            return np.ones((self.n_edges_of(cell), len(self.ops)), dtype=bool)
         return np.array([[op in edge for op in self.ops] for edge in self.edge_ops[cell]])
 
     def logits(self, alphas: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -150,6 +167,34 @@ def _build_nb201(space: SearchSpace, c: int, cells: int, data: DataShape,
                  gen: torch.Generator, **options: Any) -> Supernet:
     return NB201Supernet(space.ops, c=c, cells_per_stage=cells, num_classes=data.num_classes,
                          in_channels=data.in_channels, alpha_generator=gen, **options)
+
+
+def _build_trilevel(space: SearchSpace, c: int, cells: int, data: DataShape,
+                    gen: torch.Generator, **options: Any) -> Supernet:
+    from ..config import ConfigError
+
+    topo = space.topology
+    if cells != topo.cells:
+        raise ConfigError(f"cells must be {topo.cells} in the {space.name} space (its α rows "
+                          f"are fixed by the space), got {cells}; leave it 0 for the default",
+                          field="cells")
+    scale = options.pop("scale", 2)
+    if scale not in (2, 3, 4):
+        raise ConfigError(f"scale must be 2, 3 or 4, got {scale!r}", field="scale")
+    if options:
+        raise ConfigError(f"the {space.name} space takes no {sorted(options)} option(s) (no "
+                          f"partial channels, edge normalisation or stages)", field="method")
+    return TrilevelSupernet(c, topo.cells, topo.ops_per_cell, topo.widths, scale, topo.ups,
+                            topo.stem_cells, topo.divisor, data.in_channels, alpha_generator=gen)
+
+
+def register_trilevel_space(name: str, topology: TrilevelTopology, description: str
+                            ) -> SearchSpace:
+    """A trilevel SR space: its topology fixes cells, ops per cell, widths and the output tree,
+    hence every family's rows and the op list (cell ops + widths + candidate outputs)."""
+    return SPACES.register(name, SearchSpace(name, topology.ops, topology, topology.cells,
+                                             _build_trilevel, description, topology.edge_ops),
+                           description)
 
 
 def register_darts_cell_space(name: str, ops: tuple[str, ...], description: str,
@@ -199,6 +244,13 @@ register_darts_cell_space("s3", ("none", "skip_connect", "sep_conv_3x3"),
 register_darts_cell_space("s4", ("noise", "sep_conv_3x3"),
                           "RobustDARTS S4: {noise, sep3} on the DARTS cell (Zela et al. 2020, §3; "
                           "noise carries no signal, yet DARTS picks it on many edges)")
+
+register_trilevel_space(
+    "trilevel-sr", TrilevelTopology("trilevel SR (CPU)", cells=4, ops_per_cell=3,
+                                    widths=(0.5, 0.75, 1.0), ups=0, stem_cells=1),
+    "Trilevel SR: cell ops, kernel widths and network depth searched together; 4 cells of 3 "
+    "ops, widths ½ ¾ 1, output depth 1-4 (Wu et al. 2021, arXiv 2101.06658; code as "
+    "hanyao8/DA-NAS-SISR)")
 
 
 def discrete_weights(g: Genotype, space: SearchSpace) -> dict[str, np.ndarray]:
