@@ -379,6 +379,8 @@ class RunManager:
             for run_id in running:
                 self._controls[run_id].stop()
         self.executor.join(timeout)
+        if self.ray is not None:
+            self.ray.close()  # the Ray actors left idle between runs
         # Runs cut short by a shutdown (not by a person) can be resumed from their checkpoint.
         for run_id in queued + running:
             self.store.set_status(run_id, "interrupted")

@@ -14,6 +14,11 @@ signature that
   the store never records an epoch its folder cannot continue from;
 - turns a dead actor (its process killed, its node lost) into `WorkerGone("interrupted", ...)`.
 
+A finished run's actor waits for the next run with the same resource request, as the local
+executor's runs share one process: a fresh actor's process first imports torch and darts_engine
+(seconds, benchmarks/ray_overhead.py). An idle actor whose request does not fit the next run is
+let go, and `close` lets every idle one go.
+
 Actors rather than tasks: a task cannot be told to pause or stop once it runs and hands back
 nothing until it returns; an actor keeps the event buffer and the control flags between calls.
 Rather than Ray Tune: Tune would bring a second scheduler, trial store and checkpoint layout
@@ -109,21 +114,25 @@ def wants_gpu(device: str) -> bool:
 
 
 class RunWorker:
-    """The actor: runs one loop in a thread of its process and buffers what it emits. Every
-    method returns quickly (poll waits at most `wait_s`), so one call at a time suffices."""
+    """The actor: runs one loop at a time in a thread of its process and buffers what it
+    emits. Every method returns quickly (poll waits at most `wait_s`), so one call at a time
+    suffices."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
+        self._folder: Path | None = None
+
+    def start(self, loop: Loop, files: dict[str, bytes], resume: bool, threads: int) -> int:
+        """Write the shipped checkpoint files into a fresh folder, start the loop; returns this
+        process's pid."""
+        import torch
+
+        self.close()
         self._items: list[tuple[Event, dict[str, bytes]]] = []
         self._outcome: Any = None        # the loop's result, or the exception it raised
         self._done = False
         self._control = SearchControl()
         self._folder = Path(tempfile.mkdtemp(prefix="dartboard-ray-"))
-
-    def start(self, loop: Loop, files: dict[str, bytes], resume: bool, threads: int) -> int:
-        """Write the shipped checkpoint files, start the loop; returns this process's pid."""
-        import torch
-
         torch.set_num_threads(threads)
         for name, data in files.items():
             (self._folder / name).write_bytes(data)
@@ -166,7 +175,10 @@ class RunWorker:
             return items, self._control.wait_held(0), self._done, self._outcome
 
     def close(self) -> None:
-        shutil.rmtree(self._folder, ignore_errors=True)
+        """Remove the last run's folder (its checkpoints are on the driver by now)."""
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
 
 
 class RayBackend:
@@ -178,6 +190,7 @@ class RayBackend:
         self._actor_class = self.ray.remote(RunWorker)
         self._lock = threading.Lock()
         self._pids: dict[str, int] = {}
+        self._idle: list[tuple[tuple[int, int], Any]] = []  # ((cpus, gpus), actor) between runs
 
     def worker_pid(self, run_id: str) -> int | None:
         """The pid of the process running the run (on its node), once started."""
@@ -190,18 +203,35 @@ class RayBackend:
         def pumped(on_event: Listener, control: SearchControl, folder: Path, resume: bool) -> Any:
             files = {name: (folder / name).read_bytes() for name in CHECKPOINTS
                      if resume and (folder / name).is_file()}
-            actor = self._actor_class.options(
-                num_cpus=threads, num_gpus=1 if wants_gpu(device) else 0, max_restarts=0,
-                max_task_retries=0).remote()
+            key = (threads, 1 if wants_gpu(device) else 0)
+            actor, finished = self._acquire(key), []
             try:
                 return self._pump(actor, actor.start.remote(loop, files, resume, threads),
-                                  run_id, on_event, control, folder)
-            finally:
-                self._release(actor, run_id)
+                                  run_id, on_event, control, folder, finished)
+            finally:  # only an actor whose loop has ended can take the next run
+                self._release(actor, run_id, key if finished else None)
         return pumped
 
+    def close(self) -> None:
+        """Let the idle actors go (the run manager's shutdown)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _, actor in idle:
+            self.ray.kill(actor)
+
+    def _acquire(self, key: tuple[int, int]) -> Any:
+        with self._lock:
+            for i, (k, actor) in enumerate(self._idle):
+                if k == key:
+                    del self._idle[i]
+                    return actor
+        self.close()  # idle actors of other requests would hold resources this one may need
+        return self._actor_class.options(num_cpus=key[0], num_gpus=key[1], max_restarts=0,
+                                         max_task_retries=0).remote()
+
     def _pump(self, actor: Any, started: Any, run_id: str, on_event: Listener,
-              control: SearchControl, folder: Path) -> Any:
+              control: SearchControl, folder: Path, finished: list[bool]) -> Any:
+        """Forward the actor's events until its loop ends (then `finished` gets a True)."""
         ray = self.ray
         try:
             while not ray.wait([started], timeout=POLL_S)[0]:  # waiting for a free worker
@@ -217,6 +247,7 @@ class RayBackend:
                         _write_atomically(folder / name, data)
                     on_event(ev)
                 if done:
+                    finished.append(True)
                     if isinstance(outcome, BaseException):
                         raise outcome
                     return outcome
@@ -226,13 +257,18 @@ class RayBackend:
             raise WorkerGone("interrupted", "the Ray worker running it died: "
                              + _first_line(e)) from e
 
-    def _release(self, actor: Any, run_id: str) -> None:
+    def _release(self, actor: Any, run_id: str, key: tuple[int, int] | None) -> None:
+        """Back to the idle actors under `key`, or (None: dead, or never started) let go."""
         with self._lock:
             self._pids.pop(run_id, None)
-        try:
-            self.ray.get(actor.close.remote(), timeout=10)
-        except Exception:  # a dead or unreachable actor has nothing left to clean
-            pass
+        if key is not None:
+            try:
+                self.ray.get(actor.close.remote(), timeout=10)
+                with self._lock:
+                    self._idle.append((key, actor))
+                return
+            except Exception:  # unreachable after all: let it go
+                pass
         self.ray.kill(actor)
 
 
