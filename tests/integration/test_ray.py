@@ -147,8 +147,46 @@ def test_pause_and_stop_reach_a_ray_run(tmp_path):
         run = m.store.get_run(run_id)
         assert run["status"] == "stopped" and run["epochs_done"] < 6, run
         assert m.store.check() == []
+        m.delete(run_id)
+        assert not (m.store.home / run_id).exists() and m.store.list_runs().empty
     finally:
         m.shutdown(60)
+
+
+def test_a_stop_reaches_a_run_still_waiting_for_a_ray_worker(tmp_path):
+    """3 threads per run on a 2-CPU instance: Ray cannot place the actor; a stop ends the wait."""
+    m = RunManager(RunStore(tmp_path), max_concurrent=1, threads_per_run=3, executor="ray")
+    try:
+        run_id = m.launch(tiny(dataset="digits"))
+        time.sleep(1.0)
+        assert m.ray.worker_pid(run_id) is None and m.is_live(run_id)
+        m.stop(run_id)
+        m.wait(run_id, timeout=30)
+        run = m.store.get_run(run_id)
+        assert (run["status"], run["epochs_done"]) == ("stopped", 0), run
+        assert "before a Ray worker was free" in run["error"]
+    finally:
+        m.shutdown(60)
+
+
+def test_a_retrain_on_ray_matches_the_local_one(tmp_path):
+    from darts_engine.train.retrain import preset
+
+    cell = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
+            "|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    cfg = preset("nb201", epochs=2, init_channels=4, cells_per_stage=1, threads=1)
+    tables = []
+    for executor in ("local", "ray"):
+        m = _manager(tmp_path / executor, executor)
+        try:
+            run_id = m.launch_retrain(cfg, cell)
+            m.wait(run_id, timeout=120)
+            tables.append(_tables(m.store, run_id))
+            assert type(m.result(run_id)).__name__ == "RetrainResult"
+        finally:
+            m.shutdown(60)
+    assert tables[0]["run"][:3] == ("completed", "", 2)
+    _assert_same(*tables)
 
 
 def test_an_unknown_executor_names_the_field(tmp_path):
