@@ -1,4 +1,4 @@
-"""Runs a run's loop on Ray: one Ray actor per run, the driver's recorder the store's one writer.
+"""Runs each run's loop on a Ray actor, the driver's recorder staying the store's one writer.
 
 The run manager (runs/manager.py) keeps one driver thread per live run, as for local runs; with
 `executor="ray"` that thread does not compute, it pumps. `RayBackend.remote(loop, ...)` turns a
@@ -46,7 +46,7 @@ from ..events import EpochRecord, Event
 from ..search import CHECKPOINT_NAME, SearchControl, StopSearch
 from ..train.retrain import CHECKPOINT_NAME as RETRAIN_CHECKPOINT_NAME
 
-INSTALL = 'pip install "ray>=2.40,<3"'
+INSTALL = 'pip install "ray[client]>=2.40,<3"'
 # The files of a run folder a loop resumes from (search.py, train/retrain.py): shipped both ways.
 CHECKPOINTS = (CHECKPOINT_NAME, RETRAIN_CHECKPOINT_NAME)
 POLL_S = 0.25  # longest wait of one poll: the delay a pause or stop can take to reach the actor
@@ -76,8 +76,9 @@ def import_ray() -> Any:
 
 def runtime_env() -> dict[str, Any]:
     """The Ray job's runtime environment: this darts_engine package travels with the job, so
-    workers need only its dependencies (torch, numpy, pandas, scikit-learn, ray), not a copy of
-    the project. Ray accepts local folders only at the job level (`ray.init`)."""
+    workers need only its dependencies (requirements.txt, with the driver's Python, torch and
+    ray versions), not a copy of the project. Ray takes local folders only at the job level
+    (`ray.init`), not per actor."""
     package = Path(__file__).resolve().parents[1]
     return {"py_modules": [str(package)], "excludes": ["__pycache__", "*.pyc"]}
 
@@ -89,11 +90,11 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
     is (then its `ray.init` must have passed `runtime_env()`). Workers' logs stay in Ray's log
     folder rather than on this process's stderr."""
     ray = import_ray()
-    if ray.is_initialized():
-        return
     if address is not None and (not isinstance(address, str) or not address.strip()):
         raise ConfigError(f"ray_address must be 'auto', 'host:port' or 'ray://host:port', got "
                           f"{address!r}", field="ray_address")
+    if ray.is_initialized():
+        return
     options: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
                                    logging_level=logging.ERROR, runtime_env=runtime_env())
     try:
@@ -102,6 +103,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
         else:
             ray.init(address=address.strip(), **options)
     except (ConnectionError, ValueError, RuntimeError) as e:
+        if address is None:
+            raise ConfigError(f"cannot start a local Ray instance: {e}", field="executor") from e
         raise ConfigError(f"cannot reach a Ray cluster at ray_address {address!r}: {e}. Start one "
                           "with `ray start --head` (then use 'auto' on that machine) or give the "
                           "head's 'ray://host:10001'", field="ray_address") from e

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-pytest.importorskip("ray", reason='the Ray executor needs ray: pip install "ray>=2.40,<3"')
+pytest.importorskip("ray", reason='the Ray executor needs ray: pip install "ray[client]>=2.40,<3"')
 
 from darts_engine.runs import ray_executor  # noqa: E402
 from darts_engine.runs.manager import RunManager  # noqa: E402
@@ -205,4 +205,4 @@ def test_without_ray_the_error_names_executor_and_the_install(monkeypatch, tmp_p
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
     with pytest.raises(ConfigError) as e:
         RunManager(RunStore(tmp_path), executor="ray")
-    assert e.value.field == "executor" and 'pip install "ray>=2.40,<3"' in str(e.value)
+    assert e.value.field == "executor" and 'pip install "ray[client]>=2.40,<3"' in str(e.value)
