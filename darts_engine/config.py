@@ -43,6 +43,7 @@ PAPER_ARCH_LR = 3e-4
 MAX_ARCH_LR_SCALE = 30.0
 # Bi-level step orders (algorithms.py `bilevel_first_order` documents both).
 STEP_ORDERS = ("alpha-first", "weights-first")
+LABELLED_IMAGES = "labelled images"   # what train/data.py's datasets hold (Task.data_kind)
 
 
 def _f(default: Any, help: str, *, lo: float | None = None, hi: float | None = None,
@@ -367,9 +368,21 @@ def validate(cfg: SearchConfig) -> None:
     space.check_config(cfg)
     task = registries.TASKS.get(cfg.task)
     if not task.serves(cfg.space):
-        raise ConfigError(f"task {cfg.task!r} serves the spaces {', '.join(task.spaces)}; got "
+        served = [name for name in registries.SPACES if task.serves(name)]
+        raise ConfigError(f"task {cfg.task!r} serves the spaces {', '.join(served)}; got "
                           f"space {cfg.space!r}. Pick one of those spaces or another task",
                           field="task")
+    # What a dataset holds (`kind`; train/data.py's: labelled images) must be what the task
+    # reads (`Task.data_kind`).
+    holds = getattr(registries.DATASETS.get(cfg.dataset), "kind", LABELLED_IMAGES)
+    if holds != task.data_kind:
+        fits = [name for name in registries.DATASETS
+                if getattr(registries.DATASETS.get(name), "kind", LABELLED_IMAGES)
+                == task.data_kind]
+        raise ConfigError(f"dataset {cfg.dataset!r} holds {holds} and the task {cfg.task!r} "
+                          f"reads {task.data_kind}; pick one of: "
+                          f"{', '.join(fits) or 'none registered'}", field="dataset")
+    task.check_config(cfg)
     registries.METHODS.get(cfg.method).check_config(cfg)
 
 

@@ -26,22 +26,27 @@ ARTIFACT_EVERY = ("epoch",)
 
 
 def metric(name: str, label: str, *, unit: str = "", higher_is_better: bool = True,
-           headline: bool = False, split: str = "held_out", scale: float = 1.0) -> dict[str, Any]:
+           headline: bool = False, split: str = "held_out", scale: float = 1.0,
+           reference_for: str | None = None) -> dict[str, Any]:
     """A metric declaration (plain data). `scale` is the display multiplier (100 for accuracies
-    shown in %); the recorded value is unscaled."""
+    shown in %); the recorded value is unscaled. `reference_for`: the metric this one is a
+    reference line of (bicubic's PSNR for the SR network's), drawn dashed on its curve."""
     if split not in SPLITS:
         raise ValueError(f"metric {name!r}: split must be one of {SPLITS}, got {split!r}")
     return {"name": name, "label": label, "unit": unit, "higher_is_better": higher_is_better,
-            "headline": headline, "split": split, "scale": float(scale)}
+            "headline": headline, "split": split, "scale": float(scale),
+            "reference_for": reference_for}
 
 
 def artifact(name: str, kind: str, label: str, *, cell: str | None = None,
-             every: str = "epoch") -> dict[str, Any]:
+             every: str = "epoch", **details: Any) -> dict[str, Any]:
     """An artifact declaration (plain data): the array stored in the epoch's extras under
-    `name`, drawn by `kind` (edge_weights, edge_logits, stage, stage_cells, ...)."""
+    `name`, drawn by `kind` (edge_weights, edge_logits, stage, stage_cells, image_strip, ...).
+    `details`: what the kind's renderer needs besides the array, as plain data (an image
+    strip's panel titles, the artifact holding its scores)."""
     if every not in ARTIFACT_EVERY:
         raise ValueError(f"artifact {name!r}: every must be one of {ARTIFACT_EVERY}")
-    return {"name": name, "kind": kind, "label": label, "cell": cell, "every": every}
+    return {"name": name, "kind": kind, "label": label, "cell": cell, "every": every, **details}
 
 
 def check_metrics(metrics: tuple[dict[str, Any], ...]) -> None:

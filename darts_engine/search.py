@@ -142,7 +142,7 @@ def _checkpoint_state(s: SearchSetup, next_epoch: int, step: int, wall: float,
         "version": 1, "next_epoch": next_epoch, "step": step, "wall_time": wall,
         "config": s.cfg.to_dict(), "model": s.model.state_dict(),
         "w_opt": s.ctx.w_opt.state_dict(), "a_opt": s.ctx.a_opt.state_dict(),
-        "method": s.method.state_dict(),
+        "method": s.method.state_dict(), "task": dict(s.task_state),
         "torch_rng": torch.get_rng_state(), "history": history,
     }
 
@@ -164,6 +164,7 @@ def search(cfg: SearchConfig, on_event: Callable[[Event], None] | None = None,
             state = load_checkpoint(ckpt_path, map_location=s.device)
             s.model.load_state_dict(state["model"])
             s.method.load_state_dict(s, state.get("method", {}))  # may rebuild the optimisers
+            s.task_state.update(state.get("task", {}))
             s.ctx.w_opt.load_state_dict(state["w_opt"])
             s.ctx.a_opt.load_state_dict(state["a_opt"])
             torch.set_rng_state(state["torch_rng"])
@@ -174,7 +175,7 @@ def search(cfg: SearchConfig, on_event: Callable[[Event], None] | None = None,
         _emit(on_event, RunStarted(
             s.cfg.to_dict(), str(s.device), s.model.n_weight_params(),
             s.data.train.steps_per_epoch, s.space.ops,
-            {t: s.space.edge_labels for t in s.space.cell_types}, start_epoch=epoch,
+            {t: s.space.edge_labels_of(t) for t in s.space.cell_types}, start_epoch=epoch,
             task=s.cfg.task, metrics=tuple(dict(m) for m in s.task.metrics),
             artifacts=(*map(dict, s.task.artifacts), *map(dict, s.method.artifacts()))))
         tracker = IndicatorTracker(s, history, alphas, genotype)  # collapse indicators, alerts
@@ -186,6 +187,7 @@ def search(cfg: SearchConfig, on_event: Callable[[Event], None] | None = None,
             genotype = current_genotype(s, alphas)
             val_loss, held_metrics = s.task.evaluate(s.model, s.data)
             metrics = {**_declared(s), **epoch_stats["metrics"], **held_metrics}
+            metrics.update(s.task.end_epoch(s, epoch, metrics))
             indicators, alerts = tracker.epoch(epoch, alphas, genotype, metrics)
             wall = time.perf_counter() - t_start
             record = EpochRecord(
@@ -255,6 +257,10 @@ def _run_epoch(s: SearchSetup, epoch: int, step0: int,
     arch_lr = ctx.a_opt.param_groups[0]["lr"]
     for k in range(n_steps):
         control.checkpoint()
+        # Search progress 0 -> 1 over the epochs, at the end of this step: read by scheduled
+        # relaxations (sparsestmax's radius, relaxations.py), so the last step and the final
+        # derivation and evaluation see progress 1.
+        s.model.progress = (epoch + (k + 1) / n_steps) / cfg.epochs
         train = next(train_it)
         held = next(held_it) if held_it is not None else None
         t_step = time.perf_counter()

@@ -300,7 +300,8 @@ def _literal(piece: str) -> object:
 
 def parse_genotype(text: str, *, ops: Collection[str] | None = None) -> Genotype:
     """Read `str(genotype)` back, either format, without eval. `ops`: the allowed op names
-    (default DARTS_OPS for `Genotype(...)` text, NB201_OPS for `|op~j|+...` text)."""
+    (default DARTS_OPS for `Genotype(...)` text, NB201_OPS for `|op~j|+...` text). Any
+    space's text, a trilevel SR network's included: spaces.py `parse_any_genotype`."""
     text = text.strip()
     if m := _DARTS_TEXT.fullmatch(text):
         g: Genotype = DartsGenotype(*(_literal(piece) for piece in m.groups()))
@@ -332,6 +333,8 @@ def genotype_ops(g: Genotype) -> dict[str, list[tuple[str, int, int]]]:
     Targets use the same numbering as inputs, so (j, target) is directly a DAG edge:
     DARTS 0 = s0, 1 = s1, 2..5 = intermediate nodes (as in concat); NB201 nodes 0..3.
     """
+    if not isinstance(g, (DartsGenotype, NB201Genotype)):  # one choice per α row (trilevel)
+        return {cell: [(op, row, row) for op, row in rows] for cell, rows in g.cells().items()}
     if isinstance(g, DartsGenotype):  # `keep` pairs per node, nodes in order
         topo = g.topology
         return {cell: [(op, j, topo.targets[p // topo.keep]) for p, (op, j) in enumerate(edges)]

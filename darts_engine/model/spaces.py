@@ -43,11 +43,12 @@ from .genotype import (
     CellTopology,
     Genotype,
     genotype_ops,
+    parse_genotype,
 )
 from .relaxations import get_relaxation
 from .supernet import DartsSupernet, NB201Supernet, Supernet
 from .trilevel import TrilevelSupernet
-from .trilevel_genotype import TrilevelTopology
+from .trilevel_genotype import TrilevelTopology, parse_trilevel
 
 if TYPE_CHECKING:
     from ..config import SearchConfig
@@ -262,6 +263,14 @@ def discrete_weights(g: Genotype, space: SearchSpace) -> dict[str, np.ndarray]:
             w[space.topology.row(j, target), space.ops.index(op)] = 1.0
         out[cell] = w
     return out
+
+
+def parse_any_genotype(text: str, ops: tuple[str, ...] | None = None) -> Genotype:
+    """A genotype text of any space: the DARTS cell's, NB201's (genotype.py `parse_genotype`)
+    or a trilevel SR network's `Trilevel(...)` (trilevel_genotype.py `parse_trilevel`)."""
+    if text.strip().startswith("Trilevel("):
+        return parse_trilevel(text)  # type: ignore[return-value]
+    return parse_genotype(text, ops=ops)
 
 
 def get_space(name: str) -> SearchSpace:

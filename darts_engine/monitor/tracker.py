@@ -66,10 +66,14 @@ class IndicatorTracker:
         task's by name; the accuracy gaps need train_acc / val_acc and are NaN without)."""
         train_acc, val_acc = metrics.get("train_acc", np.nan), metrics.get("val_acc", np.nan)
         cfg, space = self.s.cfg, self.s.space
-        relax = get_relaxation(cfg.relaxation).numpy
+        relaxation = get_relaxation(cfg.relaxation)
+        progress = self.s.model.progress   # the loop's, at the end of this epoch
+
+        def relax(a: np.ndarray) -> np.ndarray:
+            return relaxation.numpy(a, progress) if relaxation.uses_progress else relaxation.numpy(a)
         ind: dict[str, float] = {}
-        cur = genotype_ops(parse_genotype(genotype, ops=space.ops))
-        prev = genotype_ops(parse_genotype(self.prev_genotype, ops=space.ops))
+        cur = genotype_ops(space.parse(genotype))
+        prev = genotype_ops(space.parse(self.prev_genotype))
         for cell in space.cell_types:
             state = CellState(space.ops, alphas[cell], relax(alphas[cell]), cur[cell],
                               self.prev_alphas[cell], prev[cell])

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, SearchConfig
-from ..model.genotype import parse_genotype
+from ..model.spaces import parse_any_genotype
 from ..registries import SPACES
 from ..train.retrain import check_genotype
 from .kinds import RETRAIN, retrain_run_config, run_kind, split_retrain_config
@@ -356,7 +356,7 @@ def _check_space(run: dict[str, Any], space: Any, started: bool) -> None:
     ops, edges = run["ops"], run["edges"]
     if not (ops or edges or started):
         return
-    want = {t: space.n_edges for t in space.cell_types}
+    want = {t: space.n_edges_of(t) for t in space.cell_types}
     got = {t: len(v) if isinstance(v, list) and all(isinstance(x, str) for x in v) else None
            for t, v in edges.items()}
     if ops != list(space.ops) or got != want:
@@ -489,7 +489,7 @@ def _check_epochs(tables: dict[str, pd.DataFrame], run: dict[str, Any],
                 raise BundleError(f"{e}. {_HOW}") from e
             continue
         try:
-            g = parse_genotype(text, ops=space.ops)
+            g = parse_any_genotype(text, ops=space.ops)
         except ValueError as e:
             raise BundleError(f"genotype {text[:80]!r} cannot be read: {e}. {_HOW}") from e
         if set(g.cells()) != set(space.cell_types):
@@ -501,8 +501,10 @@ def _check_epochs(tables: dict[str, pd.DataFrame], run: dict[str, Any],
 def _alpha_snapshots(df: pd.DataFrame, space: Any, epoch_rows: set[tuple[int, int]],
                      last_epoch: int) -> list[tuple[int, int, str, str, np.ndarray]]:
     """The long α table back as (epoch, step, source, cell, raw α (edges, ops)), every snapshot
-    a full grid of the space's shape."""
-    n_edges, n_ops = space.n_edges, len(space.ops)
+    a full grid of the space's shape (rows per cell type: `n_edges_of`)."""
+    n_ops = len(space.ops)
+    rows_of = {t: space.n_edges_of(t) for t in space.cell_types}
+    n_edges = max(rows_of.values())
     if ((df["epoch"] < 0) | (df["epoch"] > last_epoch) | (df["step"] < 0)).any():
         raise BundleError(f"alphas: epoch must be 0..{last_epoch} and step >= 0. {_HOW}")
     if bad := sorted(set(df["source"].unique()) - {"epoch", "step"}):
@@ -520,13 +522,19 @@ def _alpha_snapshots(df: pd.DataFrame, space: Any, epoch_rows: set[tuple[int, in
     starts = np.flatnonzero((keys != keys.shift()).any(axis=1).to_numpy())
     sizes = np.diff(np.append(starts, len(df)))
     flat = (df["edge"] * n_ops + df["op"]).to_numpy()
-    grid = np.tile(np.arange(n_edges * n_ops), len(starts))
-    if (sizes != n_edges * n_ops).any() or len(flat) != len(grid) or (flat != grid).any():
-        bad = keys.iloc[starts[np.argmax(sizes != n_edges * n_ops)] if len(starts) else 0]
-        raise BundleError(f"alphas: the snapshot {dict(bad)} is not a full (edges={n_edges}, "
+    cells = keys["cell"].to_numpy()[starts]
+    expected = np.array([rows_of[c] * n_ops for c in cells], dtype=np.int64)
+    grid = np.concatenate([np.arange(e) for e in expected]) if len(expected) else flat[:0]
+    if (sizes != expected).any() or len(flat) != len(grid) or (flat != grid).any():
+        k = int(np.argmax(sizes != expected)) if (sizes != expected).any() else 0
+        bad = keys.iloc[starts[k] if len(starts) else 0]
+        rows = rows_of.get(str(bad["cell"]), n_edges)
+        raise BundleError(f"alphas: the snapshot {dict(bad)} is not a full (edges={rows}, "
                           f"ops={n_ops}) grid, one value per edge and op, as the "
                           f"{space.name!r} space needs. {_HOW}")
-    values = np.array(df["value"], dtype=np.float32).reshape(-1, n_edges, n_ops)  # a copy
+    flat_values = np.array(df["value"], dtype=np.float32)  # a copy
+    values = [v.reshape(rows_of[c], n_ops)
+              for v, c in zip(np.split(flat_values, np.cumsum(sizes)[:-1]), cells, strict=True)]
     masks = {cell: space.op_mask(cell) for cell in space.cell_types}
     snapshots = []
     for (source, cell, epoch, step), a in zip(keys.iloc[starts].itertuples(index=False), values,

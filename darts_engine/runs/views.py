@@ -28,6 +28,43 @@ MAX_LINE_POINTS = 150        # time points per small-multiple line
 
 
 @dataclass(frozen=True)
+class ImageStrip:
+    """One declared image strip's history: epochs (T,), strips (T, panels, H, W, 3) in [0, 1],
+    scores (T, panels) (PSNR against the last panel) or None, and its declaration (panel titles
+    under "panels")."""
+
+    declaration: dict[str, Any]
+    epochs: np.ndarray
+    strips: np.ndarray
+    scores: np.ndarray | None
+
+    @property
+    def titles(self) -> tuple[str, ...]:
+        return tuple(self.declaration.get("panels") or ())
+
+    def at(self, epoch: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(strip, scores) of the latest recorded epoch <= `epoch` (the first if none is)."""
+        i = max(int(np.searchsorted(self.epochs, epoch, side="right")) - 1, 0)
+        return self.strips[i], None if self.scores is None else self.scores[i]
+
+
+def _image_strips(s: RunStore, run_id: str, declared: Iterable[dict[str, Any]]
+                  ) -> tuple[ImageStrip, ...]:
+    out = []
+    for artifact in declared:
+        idx, strips = s.extras_history(run_id, str(artifact["name"]))
+        if not len(idx):
+            continue
+        epochs, scores = idx["epoch"].to_numpy(), None
+        if artifact.get("scores"):
+            s_idx, values = s.extras_history(run_id, str(artifact["scores"]))
+            if len(s_idx) == len(idx) and (s_idx["epoch"].to_numpy() == epochs).all():
+                scores = values
+        out.append(ImageStrip(dict(artifact), epochs, strips, scores))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class RunView:
     """A consistent copy of one run as the pages need it. α are raw logits."""
 
@@ -51,6 +88,8 @@ class RunView:
     # The run's declaration (RunStarted): metric dicts, and artifact dicts grouped by kind.
     metrics: tuple[dict[str, Any], ...] = ()
     artifacts: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    # kind image_strip (SR: LR | bicubic | SR | HR per epoch), with the scores it names
+    image_strips: tuple[ImageStrip, ...] = ()
 
     @property
     def headline(self) -> dict[str, Any] | None:
@@ -89,10 +128,26 @@ class RunView:
         space = SPACES.get(name) if name in SPACES else None
         return space.op_mask(cell) if space is not None and space.edge_ops is not None else None
 
-    def mix(self, raw: np.ndarray) -> np.ndarray:
-        """Raw α -> the mixing weights the run uses (softmax unless its relaxation differs)."""
+    def mix(self, raw: np.ndarray, progress: float | np.ndarray = 1.0) -> np.ndarray:
+        """Raw α -> the mixing weights the run uses (softmax unless its relaxation differs), at
+        the search progress of the snapshot (`progress_at`; sparsestmax's radius grows with
+        it). A (T, edges, ops) history takes one progress per snapshot."""
         name = self.config.get("relaxation", "softmax")
-        return RELAXATIONS.get(name).numpy(raw) if name in RELAXATIONS else softmax(raw)
+        if name not in RELAXATIONS:
+            return softmax(raw)
+        relax = RELAXATIONS.get(name)
+        if not relax.uses_progress:
+            return relax.numpy(raw)
+        p = np.asarray(progress, dtype=np.float64)
+        if p.ndim == 0:
+            return relax.numpy(raw, float(p))
+        return np.stack([relax.numpy(r, float(q)) for r, q in zip(raw, p)])
+
+    def progress_at(self, i: int | np.ndarray) -> float | np.ndarray:
+        """Search progress (0 -> 1) of snapshot row(s) i: its step over the planned steps."""
+        total = max(1, int(self.config.get("epochs", 1)) * max(1, self.steps_per_epoch))
+        steps = self.alpha_index["step"].to_numpy(np.float64)[i]
+        return np.clip(steps / total, 0.0, 1.0)
 
     def snapshot(self, i: int) -> dict[str, np.ndarray]:
         """Raw α of every cell at snapshot i (a row of alpha_index)."""
@@ -216,7 +271,8 @@ def load_view(s: RunStore, run_id: str, *, steps: bool = True,
                    logs=s.logs(run_id, limit=50),
                    alerts=s.alerts(run_id),
                    metrics=tuple(dict(m) for m in run.get("metrics") or ()),
-                   artifacts={k: tuple(v) for k, v in by_kind.items()})
+                   artifacts={k: tuple(v) for k, v in by_kind.items()},
+                   image_strips=_image_strips(s, run_id, by_kind.get("image_strip", ())))
 
 
 def run_status(view: RunView) -> dict[str, Any]:

@@ -11,7 +11,7 @@ weights, Adam on α). The loop (search.py), the methods and the monitor all work
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -95,6 +95,7 @@ class SearchSetup:
     device: torch.device
     method: MethodRun                # the method variant's hooks for this run (methods/)
     task: Any                        # the run's tasks/base.py `Task` (tasks sit above train)
+    task_state: dict[str, Any] = field(default_factory=dict)  # the task's per-run state
 
 
 def make_optimisers(cfg: SearchConfig, model: Supernet) -> tuple[torch.optim.SGD,
@@ -130,14 +131,42 @@ def build_search(cfg: SearchConfig, data: SearchData | None = None) -> SearchSet
     with _BUILD_LOCK:  # same seed -> same weights whatever other runs do meanwhile
         torch.manual_seed(cfg.seed)
         model = space.build(cfg.init_channels, cfg.cells, data.shape, cfg.seed,
-                            relaxation=cfg.relaxation, impl=cfg.impl, **method.model_options())
+                            relaxation=cfg.relaxation, impl=cfg.impl,
+                            **task.model_options(cfg), **method.model_options())
     model.to(device)
     ctx = StepContext(model, *make_optimisers(cfg, model), cfg.lr, cfg.grad_clip, task,
                       step_order=cfg.step_order)
     setup = SearchSetup(cfg, space, algorithm, data, model, ctx, device, method, task)
-    if type(method).weight_loss_terms is not MethodRun.weight_loss_terms:
-        ctx.weight_terms = lambda _model, batch: method.weight_loss_terms(setup, batch)
-    if type(method).alpha_loss_terms is not MethodRun.alpha_loss_terms:
-        ctx.alpha_terms = lambda _model, batch: method.alpha_loss_terms(setup, batch)
+    ctx.weight_terms = _terms(
+        method.weight_loss_terms if _overrides(method, "weight_loss_terms", MethodRun) else None,
+        task.weight_terms if _overrides(task, "weight_terms") else None, setup)
+    ctx.alpha_terms = _terms(
+        method.alpha_loss_terms if _overrides(method, "alpha_loss_terms", MethodRun) else None,
+        task.alpha_terms if _overrides(task, "alpha_terms") else None, setup)
+    task.start(setup)
     method.attach(setup)
     return setup
+
+
+def _overrides(obj: Any, name: str, base: type | None = None) -> bool:
+    """Whether `obj`'s class overrides the hook `name` of `base` (default: the task base,
+    which is the class whose `name` attribute comes from tasks/base.py)."""
+    if base is None:
+        base = next(c for c in reversed(type(obj).__mro__) if name in vars(c))
+    return getattr(type(obj), name) is not getattr(base, name)
+
+
+def _terms(method_hook: Any, task_hook: Any, setup: SearchSetup) -> Any:
+    """One `TermsFn` from the method's and the task's extra-term hooks (None when neither)."""
+    hooks = [h for h in (method_hook, task_hook) if h is not None]
+    if not hooks:
+        return None
+
+    def terms(_model: Supernet, batch: Batch) -> torch.Tensor | None:
+        total = None
+        for hook in hooks:
+            term = hook(setup, batch)
+            if term is not None:
+                total = term if total is None else total + term
+        return total
+    return terms

@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from darts_engine import METHODS, SPACES, ConfigError
+from darts_engine import METHODS, ConfigError
 from darts_engine.cli import main
 from darts_engine.runs import bundle as bundle_module
 from darts_engine.runs.bundle import BundleError, export_bundle, import_bundle
 from darts_engine.runs.manager import RunManager
 from darts_engine.runs.store import RunStore
-from tests.helpers import cli, record, register_toys, tiny
+from tests.helpers import cell_spaces, cli, record, register_toys, tiny
 
 TABLES = ("step_metrics", "epoch_metrics", "alphas", "extras", "logs", "alerts")
 
@@ -129,7 +129,7 @@ def test_a_bundle_from_before_the_manifest_imports(source, tmp_path):
 
 
 @pytest.mark.parametrize("kind, name", [("method", m) for m in METHODS.names()]  # on tiny's space
-                         + [("space", s) for s in SPACES.names() if s != tiny().space])
+                         + [("space", s) for s in cell_spaces() if s != tiny().space])
 def test_every_method_and_space_round_trips(tmp_path, kind, name):
     """Registries drive the matrix: a new method or space must survive a bundle too."""
     cfg = tiny(**{kind: name}, epochs=2, alpha_every=2,

@@ -115,7 +115,8 @@ def test_genotype_changes_and_swapped_edges():
 def test_every_cell_indicator_gives_a_number_in_every_space(space):
     sp = SPACES.get(space)
     rng = np.random.default_rng(0)
-    prev = {t: rng.normal(size=(sp.n_edges, len(sp.ops))) for t in sp.cell_types}
+    prev = {t: sp.logits({t: rng.normal(size=(sp.n_edges_of(t), len(sp.ops)))})[t]
+            for t in sp.cell_types}
     cur = {t: a + rng.normal(size=a.shape) for t, a in prev.items()}
     g_prev, g_cur = (genotype_ops(sp.derive(a)) for a in (prev, cur))
     for t in sp.cell_types:

@@ -11,11 +11,11 @@ import torch
 from darts_engine import ALGORITHMS, SPACES, SearchControl, parse_genotype, search
 from darts_engine.events import EpochRecord, RunFinished, RunStarted, StepRecord
 from darts_engine.runs.store import RunStore
-from tests.helpers import tiny
+from tests.helpers import cell_spaces, tiny
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS.names())
-@pytest.mark.parametrize("space", SPACES.names())
+@pytest.mark.parametrize("space", cell_spaces())   # the SR space: test_sisr.py
 def test_one_epoch_search_writes_a_complete_run(home, space, algorithm):
     store = RunStore(home)
     cfg = tiny(space=space, algorithm=algorithm, alpha_every=1)
