@@ -14,7 +14,7 @@ import importlib
 # sorter's): it is the order the launch form, the CLI and the Guide list the entries in.
 PLUGINS = (
     "train.algorithms", "train.data", "model.spaces",                    # update rules, data, spaces
-    "tasks.classification",                                              # tasks
+    "tasks.classification", "tasks.sisr",                                # tasks
     "truth.reader",                                                      # ground-truth tables
     "methods.base", "methods.pcdarts", "methods.smoothing", "methods.lfr",  # darts first
 )
