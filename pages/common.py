@@ -101,7 +101,7 @@ def _edge_lines(run_id: str, n: int, last_step: int, cell: str, _view: RunView) 
     view = _view
     keep = downsample(len(view.alpha_index), MAX_LINE_POINTS)
     x = view.alpha_index["step"].to_numpy(np.float64)[keep] / max(1, view.steps_per_epoch)
-    return edge_weight_lines(x, view.mix(view.alphas[cell][keep]), view.ops,
+    return edge_weight_lines(x, view.mix(view.alphas[cell][keep], view.progress_at(keep)), view.ops,
                              view.edges[cell], cols=7 if len(view.edges[cell]) > 6 else 6)
 
 

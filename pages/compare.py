@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from darts_engine.config import ConfigError
+from darts_engine.registries import SPACES
 from darts_engine.runs.demo import DemoCell, demo_cells, demo_pair, demo_text, launch_demo_retrains
 from darts_engine.runs.kinds import REFERENCE_CELLS, RETRAIN, recipe_for
 from darts_engine.runs.states import is_active
@@ -28,12 +29,14 @@ from darts_engine.truth.base import TruthError
 from darts_engine.viz.alphas import alpha_heatmap
 from darts_engine.viz.cells import cell_dots
 from darts_engine.viz.curves import compare_curves, indicator_overlay
+from darts_engine.viz.images import strip_panels
 from darts_engine.viz.tables import genotype_diff, summary_table
 from darts_engine.viz.truth import truth_overlay
 from pages import common
 
 MAX_RUNS = 4
-KNOWN_KINDS = ("edge_weights", "edge_logits")  # artifact kinds this page draws (β, per run)
+# artifact kinds this page draws: β per run, an SR run's image strip at the shared epoch
+KNOWN_KINDS = ("edge_weights", "edge_logits", "image_strip", "image_strip_scores")
 
 
 def _labels(views: dict[str, RunView]) -> dict[str, str]:
@@ -54,8 +57,11 @@ def _snapshot_at(view: RunView, epoch: int) -> tuple[int, int] | None:
 
 def curves_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
     st.subheader("Curves")
-    st.plotly_chart(compare_curves({labels[r]: v.curve_epochs() for r, v in views.items()}),
-                    key="compare_curves")
+    # The runs' own headline when they share one (PSNR for SR runs), else accuracy.
+    heads = {(v.headline or {}).get("name") for v in views.values()}
+    metrics = next(iter(views.values())).metrics if len(heads) == 1 else ()
+    st.plotly_chart(compare_curves({labels[r]: v.curve_epochs() for r, v in views.items()},
+                                   metrics=metrics), key="compare_curves")
 
 
 def truth_section(views: dict[str, RunView], labels: dict[str, str]) -> None:
@@ -148,7 +154,7 @@ def cells_section(views: dict[str, RunView], labels: dict[str, str]) -> int | No
             beta = view.edge_weights_at(row)  # PC-DARTS only: cell -> (edges,)
             for cell in view.cells:
                 st.plotly_chart(
-                    alpha_heatmap(view.mix(raw[cell]), view.ops, view.edges[cell],
+                    alpha_heatmap(view.mix(raw[cell], view.progress_at(row)), view.ops, view.edges[cell],
                                   title=cell if cell == "cell" else f"{cell} cell",
                                   edge_weights=beta.get(cell),
                                   mask=view.op_mask(cell)),
@@ -158,9 +164,16 @@ def cells_section(views: dict[str, RunView], labels: dict[str, str]) -> int | No
             except ValueError as e:
                 st.caption(f"No cell to draw: {e}")
                 continue
+            space = view.config.get("space")
             for dot in cell_dots(genotype, raw, view.ops, normalise=view.mix,
-                                 edge_weights=beta or None).values():
+                                 edge_weights=beta or None,
+                                 topology=SPACES.get(space).topology if space in SPACES
+                                 else None).values():
                 st.graphviz_chart(dot, width="stretch")
+            for strip in view.image_strips:
+                images, scores = strip.at(shown)
+                panels = strip_panels(images, scores, strip.titles, zoom=2)
+                st.image([p for p, _ in panels], caption=[c for _, c in panels])
     return epoch
 
 

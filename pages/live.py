@@ -30,6 +30,7 @@ from darts_engine.truth.base import TruthError
 from darts_engine.viz.alphas import alpha_heatmap
 from darts_engine.viz.cells import cell_dots, stage_cells
 from darts_engine.viz.curves import indicator_panel, training_curves
+from darts_engine.viz.images import strip_panels
 from darts_engine.viz.palette import EDGE_WEIGHT_LABEL
 from darts_engine.viz.tables import format_duration
 from darts_engine.viz.truth import truth_curves
@@ -144,7 +145,7 @@ def weights_section(view: RunView, status: dict[str, Any]) -> None:
     dots = _cell_dots(view, i, beta)
     for cell in view.cells:
         left, right = st.columns([1, 1])
-        left.plotly_chart(alpha_heatmap(view.mix(raw[cell]), view.ops, view.edges[cell],
+        left.plotly_chart(alpha_heatmap(view.mix(raw[cell], view.progress_at(i)), view.ops, view.edges[cell],
                                         title=_cell_title(cell),
                                         edge_weights=beta.get(cell),
                                         mask=view.op_mask(cell)),
@@ -231,12 +232,34 @@ def _cell_dots(view: RunView, i: int, edge_weights: dict[str, np.ndarray]) -> di
     except ValueError as e:
         st.caption(f"No cell to draw: {e}")
         return {}
+    space = view.config.get("space")
     return cell_dots(genotype, view.snapshot(i), view.ops, normalise=view.mix,
-                     edge_weights=edge_weights or None)
+                     edge_weights=edge_weights or None,
+                     topology=SPACES.get(space).topology if space in SPACES else None)
 
 
 STAGE_KINDS = ("stage", "stage_cells")
-KNOWN_KINDS = ("edge_weights", "edge_logits", *STAGE_KINDS)  # kinds this page draws
+IMAGE_KINDS = ("image_strip", "image_strip_scores")
+KNOWN_KINDS = ("edge_weights", "edge_logits", *STAGE_KINDS, *IMAGE_KINDS)  # kinds drawn here
+
+
+def images_section(view: RunView, status: dict[str, Any]) -> None:
+    """Artifacts of kind image_strip (super-resolution): a fixed test crop as the run sees it
+    after each epoch, with each panel's PSNR against HR."""
+    for k, strip in enumerate(view.image_strips):
+        st.subheader("The pictures · " + strip.declaration.get("label", "image strip"))
+        epochs = [int(e) for e in strip.epochs]
+        epoch = epochs[-1]
+        if len(epochs) > 1:
+            epoch = st.select_slider("Epoch", epochs, value=epochs[-1],
+                                     format_func=lambda e: str(e + 1),
+                                     key=f"live_strip_epoch_{k}")
+        images, scores = strip.at(epoch)
+        panels = strip_panels(images, scores, strip.titles)
+        st.image([p for p, _ in panels], caption=[c for _, c in panels])
+        st.caption(f"Epoch {epoch + 1}. The same crop every epoch, enlarged by repeating pixels "
+                   "so that no smoothing hides the detail; PSNR on the Y channel against HR "
+                   "with a border of the scale cropped, as the validation PSNR.")
 
 
 def stages_section(view: RunView, status: dict[str, Any]) -> None:
@@ -294,7 +317,8 @@ def edges_section(view: RunView, status: dict[str, Any]) -> None:
 
 
 def curves_section(view: RunView, status: dict[str, Any]) -> None:
-    st.subheader("Loss and accuracy")
+    h = view.headline
+    st.subheader("Loss and " + (h["label"] if h and h["name"] != "val_acc" else "accuracy"))
     if view.steps.empty and view.epochs.empty:
         st.info("Waiting for the first steps…")
         return
@@ -302,7 +326,7 @@ def curves_section(view: RunView, status: dict[str, Any]) -> None:
                           help="Moving average of the per-step training curves; the raw curve "
                                "stays faint underneath.")
     st.plotly_chart(training_curves(view.steps, view.curve_epochs(), view.steps_per_epoch,
-                                    smoothing), key="live_curves")
+                                    smoothing, metrics=view.metrics), key="live_curves")
     if view.kind == RETRAIN:
         st.caption("Held-out: the test split, after each epoch; train: the epoch's mean.")
 
@@ -419,8 +443,8 @@ def _last_line(message: str) -> str:
 
 Section = Callable[[RunView, dict[str, Any]], None]
 SECTIONS: list[Section] = [
-    status_section, weights_section, evaluate_section, stages_section, edges_section,
-    curves_section, truth_section, indicators_section, genotype_section, unknown_artifacts_section, log_section]
+    status_section, weights_section, evaluate_section, stages_section, images_section,
+    edges_section, curves_section, truth_section, indicators_section, genotype_section, unknown_artifacts_section, log_section]
 # A retrain run trains a discrete network: no α, cells or indicators to draw.
 RETRAIN_SECTIONS: list[Section] = [status_section, retrain_section, curves_section,
                                    unknown_artifacts_section, log_section]

@@ -17,6 +17,7 @@ from ..model.genotype import (
     genotype_ops,
     softmax,
 )
+from ..model.trilevel_genotype import TrilevelGenotype, TrilevelTopology
 from .palette import op_color
 
 Normalise = Callable[[np.ndarray], np.ndarray]  # raw α -> mixing weights over the last axis
@@ -77,10 +78,14 @@ def derive(space: str, ops: Sequence[str], alphas: Mapping[str, np.ndarray], *,
 
 def cell_dots(genotype: Genotype, alphas: Mapping[str, np.ndarray] | None = None,
               ops: Sequence[str] = (), normalise: Normalise = softmax,
-              edge_weights: Mapping[str, np.ndarray] | None = None) -> dict[str, str]:
+              edge_weights: Mapping[str, np.ndarray] | None = None,
+              topology: TrilevelTopology | None = None) -> dict[str, str]:
     """DOT text per cell type of a genotype; with raw α (and the op order), edge widths show
     each kept op's mixing weight (normalise: the run's relaxation, default softmax). With
-    PC-DARTS edge weights (cell -> (edges,), softmax of β per node) widths show those."""
+    PC-DARTS edge weights (cell -> (edges,), softmax of β per node) widths show those.
+    A trilevel SR genotype is drawn as one network (`trilevel_dot`; `topology`: its space's)."""
+    if isinstance(genotype, TrilevelGenotype):
+        return {"network": trilevel_dot(genotype, topology)}
     topology = genotype.topology
     out = {}
     for cell, edges in genotype_ops(genotype).items():
@@ -94,6 +99,64 @@ def cell_dots(genotype: Genotype, alphas: Mapping[str, np.ndarray] | None = None
         out[cell] = cell_dot(edges, topology=topology, weights=weights, edge_weights=beta,
                              title=_cell_title(cell, topology))
     return out
+
+
+def trilevel_dot(genotype: TrilevelGenotype, topology: TrilevelTopology | None = None) -> str:
+    """The derived SR network, left to right: conv_first, the cells on the chosen output's path
+    (each its chain of ops with the width after each), upconvs, conv_last and the pixel
+    shuffle; cells the chosen depth leaves out are drawn faint, so the network level's choice
+    (how deep) reads at a glance. Op colours as in the heatmaps (skip_connect warm)."""
+    n = len(genotype.ops)
+    if topology is not None:
+        path = topology.modules_of(genotype.output)
+    elif genotype.output.startswith("depth_"):
+        path = [("cell", i) for i in range(int(genotype.output.removeprefix("depth_")))]
+    else:
+        raise ValueError(f"drawing the output {genotype.output!r} needs the space's topology")
+    used = [i for kind, i in path if kind == "cell"]
+    lines = ["digraph net {", '  rankdir=LR; bgcolor="transparent"; nodesep=0.25; ranksep=0.3;',
+             ('  node [shape=box, style="rounded,filled", fillcolor="#f1f5f9", color="#94a3b8",'
+              ' fontname="Helvetica", fontsize=14];'),
+             '  edge [color="#64748b", arrowsize=0.6];',
+             f'  label={_quote("network: " + genotype.output)}; labelloc=t; fontname="Helvetica";'
+             ' fontsize=16;',
+             '  lr [label="LR", fillcolor="#dbeafe"]; first [label="conv_first"];']
+    prev = "first"
+    lines.append("  lr -> first;")
+    for k, (kind, i) in enumerate(path):
+        if kind == "up":
+            lines.append(f'  up{k} [label="upconv {i}"]; {prev} -> up{k};')
+            prev = f"up{k}"
+            continue
+        prev = _trilevel_cell(lines, genotype, i, prev, faint=False)
+    lines.append(f'  last [label="conv_last · pixel shuffle"]; {prev} -> last;')
+    lines.append('  sr [label="SR", fillcolor="#fef3c7"]; last -> sr;')
+    faint_prev = None
+    for i in range(n):
+        if i not in used:
+            faint_prev = _trilevel_cell(lines, genotype, i, faint_prev, faint=True)
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _trilevel_cell(lines: list[str], g: TrilevelGenotype, i: int, prev: str | None,
+                   faint: bool) -> str:
+    """One cell as a cluster of its op chain; returns the name of its last node."""
+    style = ', style="rounded,dashed", color="#cbd5e1", fontcolor="#94a3b8"' if faint else ""
+    lines.append(f"  subgraph cluster_c{i} {{ label={_quote(f'cell {i}' + (' (unused)' if faint else ''))};"
+                 f' fontname="Helvetica"; fontsize=13; color="#cbd5e1"; style=rounded;')
+    names = []
+    for j, op in enumerate(g.ops[i]):
+        width = f" @{g.widths[i][j].removeprefix('width_')}" if j < len(g.widths[i]) else ""
+        color = "#cbd5e1" if faint else op_color(op)
+        lines.append(f"    c{i}o{j} [label={_quote(op + width)}, color={_quote(color)}, "
+                     f"penwidth=2{style}];")
+        names.append(f"c{i}o{j}")
+    lines.append("  }")
+    chain = ([prev] if prev else []) + names
+    for a, b in zip(chain, chain[1:]):
+        lines.append(f"  {a} -> {b}" + (' [style=dashed, color="#cbd5e1"];' if faint else ";"))
+    return names[-1]
 
 
 def _cell_title(cell: str, topology: CellTopology) -> str:

@@ -17,6 +17,7 @@ from .palette import (
     ALERT_COLOR,
     PANEL_GAP_X,
     PANEL_GAP_Y,
+    REFERENCE_COLOR,
     TRAIN_COLOR,
     VAL_COLOR,
     base_layout,
@@ -61,56 +62,110 @@ def _faint_and_smooth(x: np.ndarray, y: np.ndarray, smoothing: float, color: str
                  line={"color": color, "width": 2})]
 
 
+def _quality_axis(metrics: Sequence[Mapping[str, Any]]) -> tuple[str, str | None, list[dict],
+                                                                   dict[str, Any]]:
+    """(held-out column, train column or None, reference declarations, y-axis layout) of the
+    right-hand panel from a run's metric declarations: its headline, the train-split metric
+    beside it, and the metrics declared `reference_for` the headline (bicubic for SR). No
+    declarations, or the accuracy headline: classification's accuracy axis."""
+    head = next((m for m in metrics if m.get("headline")), None)
+    if head is None or head["name"] == "val_acc":
+        return "val_acc", "train_acc", [], _ACCURACY_AXIS
+    train = next((m["name"] for m in metrics if m.get("split") == "train"
+                  and m.get("unit") == head.get("unit")), None)
+    refs = [dict(m) for m in metrics if m.get("reference_for") == head["name"]]
+    if head.get("unit") == "%":   # an accuracy (fractions): the same axis as val_acc's
+        return head["name"], train, refs, _ACCURACY_AXIS
+    unit = f" ({head['unit']})" if head.get("unit") else ""
+    return head["name"], train, refs, {"title": {"text": f"{head['label']}{unit}"}}
+
+
+_ACCURACY_AXIS = {"title": {"text": "accuracy"}, "range": [0, 1.02], "tickformat": ".0%"}
+
+
+def _scaled(df: pd.DataFrame, col: str | None, metrics: Sequence[Mapping[str, Any]]
+            ) -> np.ndarray:
+    if col is None or col not in df:
+        return np.full(len(df), np.nan)
+    meta = next((m for m in metrics if m["name"] == col), {})
+    # accuracies stay fractions: the accuracy axis formats them as %
+    scale = 1.0 if meta.get("unit", "%") == "%" else float(meta.get("scale", 1.0))
+    return pd.to_numeric(df[col], errors="coerce").to_numpy(np.float64) * scale
+
+
 def training_curves(steps: pd.DataFrame, epochs: pd.DataFrame, steps_per_epoch: int,
-                    smoothing: float = 0.6, title: str = "") -> go.Figure:
-    """Loss (left) and accuracy (right) against epochs. Train: per step, faint raw curve under
-    its moving average. Held-out: the full split evaluated after each epoch.
-    steps: step_metrics rows (downsampled); epochs: epoch_metrics rows."""
+                    smoothing: float = 0.6, title: str = "",
+                    metrics: Sequence[Mapping[str, Any]] = ()) -> go.Figure:
+    """Loss (left) and the run's headline (right, accuracy for classification) against epochs.
+    Train: per step, faint raw curve under its moving average. Held-out: the full split
+    evaluated after each epoch. Reference lines (`reference_for` the headline, e.g. bicubic's
+    PSNR) dashed. steps: step_metrics rows (downsampled); epochs: epoch_metrics rows;
+    metrics: the run's declarations (none: classification's)."""
     spe = max(1, steps_per_epoch)
+    held, train_col, refs, yaxis2 = _quality_axis(metrics)
     traces: list[dict[str, Any]] = []
-    for col, (metric, axes) in enumerate((("loss", ("x", "y")), ("acc", ("x2", "y2")))):
-        if len(steps):
+    ex = epochs["epoch"].to_numpy(np.float64) + 1
+    for col, (pair, axes) in enumerate(((("train_loss", "val_loss"), ("x", "y")),
+                                        ((train_col, held), ("x2", "y2")))):
+        train, val = pair
+        if len(steps) and (train is None or train in steps):
             x = steps["step"].to_numpy(np.float64) / spe
-            y = steps[f"train_{metric}"].to_numpy(np.float64)
+            y = _scaled(steps, train, metrics)
         else:
-            x = epochs["epoch"].to_numpy(np.float64) + 1
-            y = epochs[f"train_{metric}"].to_numpy(np.float64)
+            x, y = ex, _scaled(epochs, train, metrics)
         traces += _faint_and_smooth(x, y, smoothing, TRAIN_COLOR, "train", axes, col == 0)
         traces.append({
-            "type": "scatter", "x": epochs["epoch"].to_numpy(np.float64) + 1,
-            "y": epochs[f"val_{metric}"].to_numpy(np.float64), "mode": "lines+markers",
+            "type": "scatter", "x": ex, "y": _scaled(epochs, val, metrics),
+            "mode": "lines+markers",
             "name": "held-out (per epoch)", "legendgroup": "val", "showlegend": col == 0,
             "xaxis": axes[0], "yaxis": axes[1], "line": {"color": VAL_COLOR, "width": 2},
             "marker": {"size": 4}})
+    for ref in refs:
+        traces.append({
+            "type": "scatter", "x": ex, "y": _scaled(epochs, ref["name"], metrics),
+            "mode": "lines", "name": ref["label"], "xaxis": "x2", "yaxis": "y2",
+            "line": {"color": REFERENCE_COLOR, "width": 2, "dash": "dash"}})
     layout = base_layout(
         title, 320, legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
         xaxis={"domain": [0, 0.47], "title": {"text": "epoch"}},
         yaxis={"title": {"text": "loss"}},
         xaxis2={"domain": [0.53, 1], "anchor": "y2", "title": {"text": "epoch"}},
-        yaxis2={"anchor": "x2", "title": {"text": "accuracy"}, "range": [0, 1.02],
-                "tickformat": ".0%"})
+        yaxis2={"anchor": "x2", **yaxis2})
     return go.Figure(data=traces, layout=layout)
 
 
-def compare_curves(epochs: Mapping[str, pd.DataFrame], title: str = "") -> go.Figure:
-    """Per-epoch curves of several runs overlaid: accuracy (left) and loss (right); held-out
-    solid, train dotted; one colour per run (in the mapping's order)."""
+def compare_curves(epochs: Mapping[str, pd.DataFrame], title: str = "",
+                   metrics: Sequence[Mapping[str, Any]] = ()) -> go.Figure:
+    """Per-epoch curves of several runs overlaid: the headline (left; accuracy unless the runs
+    declare another, e.g. PSNR, `metrics` being one run's declarations) and loss (right);
+    held-out solid, train dotted; one colour per run (in the mapping's order); reference lines
+    of the headline (bicubic) dashed grey, once."""
+    held, train_col, refs, yaxis = _quality_axis(metrics)
     traces: list[dict[str, Any]] = []
     for i, (label, df) in enumerate(epochs.items()):
         x = df["epoch"].to_numpy(np.float64) + 1
-        for metric, axes in (("acc", ("x", "y")), ("loss", ("x2", "y2"))):
-            for split, dash in (("val", "solid"), ("train", "dot")):
+        for cols, axes, first in (((held, train_col), ("x", "y"), True),
+                                  (("val_loss", "train_loss"), ("x2", "y2"), False)):
+            for col, split, dash in ((cols[0], "val", "solid"), (cols[1], "train", "dot")):
                 name = f"{label} · {'held-out' if split == 'val' else 'train'}"
                 traces.append({
-                    "type": "scatter", "x": x, "y": df[f"{split}_{metric}"].to_numpy(np.float64),
+                    "type": "scatter", "x": x, "y": _scaled(df, col, metrics),
                     "mode": "lines", "name": name, "legendgroup": label,
-                    "showlegend": metric == "acc", "xaxis": axes[0], "yaxis": axes[1],
+                    "showlegend": first, "xaxis": axes[0], "yaxis": axes[1],
                     "line": {"color": run_color(i), "dash": dash, "width": 2}})
+    if epochs and refs:
+        label, df = next(iter(epochs.items()))
+        for ref in refs:
+            traces.append({
+                "type": "scatter", "x": df["epoch"].to_numpy(np.float64) + 1,
+                "y": _scaled(df, ref["name"], metrics), "mode": "lines",
+                "name": ref["label"], "xaxis": "x", "yaxis": "y",
+                "line": {"color": REFERENCE_COLOR, "width": 2, "dash": "dash"}})
     layout = base_layout(title, 360, legend={"orientation": "h", "y": -0.18, "x": 0},
-                     xaxis={"domain": [0, 0.47], "title": {"text": "epoch"}},
-                     yaxis={"title": {"text": "accuracy"}, "range": [0, 1.02], "tickformat": ".0%"},
-                     xaxis2={"domain": [0.53, 1], "anchor": "y2", "title": {"text": "epoch"}},
-                     yaxis2={"anchor": "x2", "title": {"text": "loss"}})
+                         xaxis={"domain": [0, 0.47], "title": {"text": "epoch"}},
+                         yaxis=yaxis,
+                         xaxis2={"domain": [0.53, 1], "anchor": "y2", "title": {"text": "epoch"}},
+                         yaxis2={"anchor": "x2", "title": {"text": "loss"}})
     return go.Figure(data=traces, layout=layout)
 
 

@@ -37,6 +37,9 @@ EDGE_WEIGHT_LABEL = "edge β"  # PC-DARTS' per-edge weight, softmax(β) over a n
 FONT = {"family": "Inter, Helvetica, Arial, sans-serif", "size": 12}
 
 
+REFERENCE_COLOR = "#64748b"   # reference lines (bicubic on an SR run's PSNR curve)
+
+
 def op_color(op: str) -> str:
     """The one colour of an operation, in every chart and in the cell DAG."""
     if op in OP_COLORS:
