@@ -27,6 +27,7 @@ page = st.navigation([
             url_path="launch", default=True),
     st.Page("pages/live.py", title="Live", icon=":material/monitoring:", url_path="live"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    st.Page("pages/sweep.py", title="Sweep", icon=":material/grid_on:", url_path="sweep"),
     st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", url_path="runs"),
     st.Page("pages/guide.py", title="Guide", icon=":material/school:", url_path="guide"),
 ], position="top")
