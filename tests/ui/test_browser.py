@@ -403,3 +403,55 @@ def test_live_draws_the_truth_curve_with_its_protocol_in_chromium(tmp_path, monk
                     browser.close()
         finally:
             stop_server(proc)
+
+
+def test_sweep_page_draws_the_phase_diagram_and_a_cell_opens_compare_in_chromium(tmp_path):
+    # A finished 2 × 2 sweep (one seed) recorded before the server starts; its Sweep page must
+    # draw the heatmap in plotly, and clicking a cell must open that cell's run on Compare.
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright "
+                                   "(tests/requirements.txt)")
+    from darts_engine.runs.manager import RunManager
+    from darts_engine.runs.sweep import SweepSpec, launch_sweep
+    from tests.helpers import tiny
+
+    home = tmp_path / "runs"
+    store = RunStore(home)
+    mgr = RunManager(store, max_concurrent=2, threads_per_run=1)
+    try:
+        sweep_id = launch_sweep(mgr, SweepSpec(tiny().to_dict(), {
+            "arch_lr": [3e-4, 3e-3], "arch_weight_decay": [0.0, 1e-2]}, seeds=[0]), "grid")
+        runs = store.sweep_runs(sweep_id)
+        for run_id in runs["id"]:
+            mgr.wait(run_id, timeout=120)
+    finally:
+        mgr.shutdown(60)
+    assert (store.sweep_runs(sweep_id)["status"] == "completed").all()
+    store.close()
+    port = free_port()
+    with (tmp_path / "server.log").open("w") as log:
+        proc = start_server(home, port, log)
+        try:
+            with sync_api.sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                             headless=True)
+                try:
+                    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                    page.goto(f"http://127.0.0.1:{port}/sweep?sweep={sweep_id}")
+                    chart = page.locator('[class*="st-key-sweep_phase"] .js-plotly-plot')
+                    chart.scroll_into_view_if_needed(timeout=60_000)
+                    sync_api.expect(chart).to_be_visible(timeout=30_000)
+                    # the heatmap trace, and its four cells' values written on it
+                    sync_api.expect(chart.locator("g.hm").first).to_be_attached(timeout=30_000)
+                    sync_api.expect(chart.locator("g.hm image, g.hm rect").first
+                                    ).to_be_attached()
+                    cell = chart.locator(".scatterlayer .trace").first.locator(
+                        "path.point").first
+                    sync_api.expect(cell).to_be_attached()
+                    cell.click(force=True)
+                    page.wait_for_url(re.compile(r".*/compare\?runs="), timeout=30_000)
+                    opened = re.search(r"runs=([\w,-]+)", page.url).group(1).split(",")
+                    assert len(opened) == 1 and opened[0] in set(runs["id"])
+                finally:
+                    browser.close()
+        finally:
+            stop_server(proc)
