@@ -203,6 +203,30 @@ def test_a_recorded_two_field_sweep_draws_its_grid_and_blank_cells(app, home):
     assert (fig["data"][0]["x"], fig["data"][0]["y"]) == (["0", "0.01"], ["0.0003", "0.003"])
 
 
+def test_a_third_swept_field_is_held_at_one_value(app, home):
+    store = RunStore(home)
+    mgr = RunManager(store, max_concurrent=2, threads_per_run=1)
+    try:
+        sweep_id = launch_sweep(mgr, SweepSpec(tiny().to_dict(), {
+            "arch_lr": [3e-3], "arch_weight_decay": [0.0], "lr": [0.025, 0.1]}, seeds=[0]))
+        runs = store.sweep_runs(sweep_id)
+        for rid in runs["id"]:
+            mgr.wait(rid, timeout=180)
+    finally:
+        mgr.shutdown(60)
+    # the two lr values end at different masses, so the held value shows in the cell
+    assert len({_last(store, r, "ind_pf_mass.cell") for r in runs["id"]}) == 2
+    at = app("pages/sweep.py", sweep=sweep_id)
+    assert not at.exception, at.exception
+    assert at.selectbox(key="sweep_at_lr").options == ["0.025", "0.1"]
+    for k, lr in enumerate((0.025, 0.1)):
+        if k:
+            at.selectbox(key="sweep_at_lr").set_value(lr).run()
+        [fig] = heatmaps(at)
+        [rid] = [r for r, p in zip(runs["id"], runs["point"], strict=True) if p["lr"] == lr]
+        assert fig["data"][0]["z"] == [[_last(store, rid, "ind_pf_mass.cell")]]
+
+
 def _bands_script(run_ids: list[str]) -> None:
     from pages import common
     from pages.seedbands import seed_bands_section
