@@ -154,7 +154,7 @@ def _example(name: str) -> str:
         return ",".join(by_name(meta["choices"]).names()[:2])
     if meta["type"] == "bool":
         return "true,false"
-    return str(_widget_value(name, meta["default"]))
+    return "1e-3,3e-3" if meta["type"] == "float" else "1,2"
 
 
 def _fingerprint(controls: dict[str, Any], base: dict[str, Any]) -> str:
@@ -299,7 +299,8 @@ def sweep_panel(errors: dict[str, str]) -> None:
         for col, name in zip(cols, fields, strict=True):
             with col:
                 st.text_input(f"{name} values", key=_values_key(name),
-                              placeholder=f"e.g. {_example(name)}",
+                              placeholder=f"e.g. {_example(name)} (the form has "
+                                          f"{st.session_state.get(_key(name))})",
                               help=f"Comma-separated, as `--grid {name}=...` takes them. "
                                    f"{FIELDS[name]['help']}")
                 error(name)
