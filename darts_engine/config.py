@@ -43,6 +43,7 @@ PAPER_ARCH_LR = 3e-4
 MAX_ARCH_LR_SCALE = 30.0
 # Bi-level step orders (algorithms.py `bilevel_first_order` documents both).
 STEP_ORDERS = ("alpha-first", "weights-first")
+WEIGHT_OPTIMIZERS = ("sgd", "adam")
 LABELLED_IMAGES = "labelled images"   # what train/data.py's datasets hold (Task.data_kind)
 
 
@@ -110,6 +111,10 @@ class SearchConfig:
                    hi=10.0, lo_open=True, group="weights")
     lr_min: float = _f(0.001, "Final weight learning rate of the cosine schedule.", lo=0.0,
                        hi=10.0, group="weights")
+    optimizer: str = _f("sgd", "Weight optimiser: 'sgd' (DARTS: momentum, optional Nesterov) or "
+                        "'adam' (β 0.9/0.999, weight_decay as L2; the trilevel SR search code "
+                        "uses it). The lr schedule is the same cosine for both.",
+                        group="weights")
     momentum: float = _f(0.9, "SGD momentum.", lo=0.0, hi=0.999, group="weights")
     weight_decay: float = _f(3e-4, "SGD weight decay (L2).", lo=0.0, hi=1.0, group="weights")
     nesterov: bool = _f(False, "Nesterov momentum (NAS-Bench-201's DARTS scripts use it).",
@@ -353,6 +358,13 @@ def validate(cfg: SearchConfig) -> None:
                           f"{cfg.algorithm!r} takes the w and α steps at one point. Set "
                           f"step_order to 'alpha-first' or pick a bi-level algorithm",
                           field="step_order")
+    if cfg.optimizer not in WEIGHT_OPTIMIZERS:
+        raise ConfigError(f"optimizer must be one of: {', '.join(WEIGHT_OPTIMIZERS)}; got "
+                          f"{cfg.optimizer!r}", field="optimizer")
+    if cfg.optimizer != "sgd" and cfg.algorithm == "bilevel-2nd":
+        raise ConfigError("optimizer 'adam' does not fit bilevel-2nd: its unrolled step mimics "
+                          "one SGD step with momentum (DARTS §2.3). Use optimizer 'sgd' or a "
+                          "first-order or single-level algorithm", field="optimizer")
     if cfg.lr_min > cfg.lr:
         raise ConfigError(f"lr_min must be <= lr ({cfg.lr:g}), got {cfg.lr_min:g}",
                           field="lr_min")

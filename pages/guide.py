@@ -5,7 +5,7 @@ appears without touching this page. Other pages link to its anchors (/guide#indi
 
 import streamlit as st
 
-from darts_engine import ALGORITHMS, DATASETS, METHODS, RELAXATIONS, SPACES
+from darts_engine import ALGORITHMS, DATASETS, METHODS, RELAXATIONS, SPACES, TASKS
 from darts_engine.monitor.alerts import rule_docs
 from darts_engine.monitor.indicators import indicator_docs
 from darts_engine.registries import ALERT_ACTIONS
@@ -114,6 +114,17 @@ st.header("Relaxations", anchor="relaxations")
 st.markdown("How each edge's α becomes mixing weights.")
 for name in RELAXATIONS:
     entry(name, name, RELAXATIONS.help(name))
+
+st.header("Tasks", anchor="tasks")
+st.markdown("What a search is trained for: its data, the losses of both steps and its metrics "
+            "(the headline is shown where one number sums a run up).")
+for name in TASKS:
+    task = TASKS.get(name)
+    head = task.headline()
+    entry(task.label, name, f"{task.description}.\n\nHeadline: {head['label']}"
+                            + (f" ({head['unit']})" if head.get("unit") else "")
+                            + ". Spaces: " + ", ".join(f"`{n}`" for n in SPACES if task.serves(n))
+                            + ".")
 
 st.header("Search spaces", anchor="spaces")
 for name in SPACES:

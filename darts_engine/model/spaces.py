@@ -180,13 +180,15 @@ def _build_trilevel(space: SearchSpace, c: int, cells: int, data: DataShape,
                           f"are fixed by the space), got {cells}; leave it 0 for the default",
                           field="cells")
     scale = options.pop("scale", 2)
+    residual = bool(options.pop("residual", False))
     if scale not in (2, 3, 4):
         raise ConfigError(f"scale must be 2, 3 or 4, got {scale!r}", field="scale")
     if options:
         raise ConfigError(f"the {space.name} space takes no {sorted(options)} option(s) (no "
                           f"partial channels, edge normalisation or stages)", field="method")
     return TrilevelSupernet(c, topo.cells, topo.ops_per_cell, topo.widths, scale, topo.ups,
-                            topo.stem_cells, topo.divisor, data.in_channels, alpha_generator=gen)
+                            topo.stem_cells, topo.divisor, data.in_channels, alpha_generator=gen,
+                            residual=residual)
 
 
 def register_trilevel_space(name: str, topology: TrilevelTopology, description: str

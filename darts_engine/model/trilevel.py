@@ -176,7 +176,8 @@ class TrilevelSupernet(Supernet):
     def __init__(self, nf: int = 16, cells: int = 4, ops_per_cell: int = 3,
                  widths: Sequence[float] = (0.5, 0.75, 1.0), scale: int = 2, ups: int = 0,
                  stem_cells: int = 1, divisor: int = 4, in_channels: int = 3,
-                 tanh_output: bool = True, alpha_generator: torch.Generator | None = None) -> None:
+                 tanh_output: bool = True, alpha_generator: torch.Generator | None = None,
+                 residual: bool = False) -> None:
         super().__init__()
         self.topology = TrilevelTopology("trilevel", cells, ops_per_cell, tuple(widths), ups,
                                          stem_cells, divisor=divisor)
@@ -185,6 +186,7 @@ class TrilevelSupernet(Supernet):
         self.edge_labels = topo.labels
         self.node_sizes = ()
         self.nf, self.scale, self.tanh_output = nf, scale, tanh_output
+        self.residual = residual   # learn the residual over bicubic (`sr_output`)
         self.c_mid = DWS_EXPANSION * nf
         self.channels = tuple(min(nf, make_divisible(nf * w, divisor)) for w in topo.widths)
         self.width_mode: str | None = None  # None: "sample" in training, "argmax" in eval
@@ -276,12 +278,30 @@ class TrilevelSupernet(Supernet):
                 feats[k] = (self._cell(node.module, p, wc, idx, scores) if node.action == "cell"
                             else self.ups[node.module](p))
         out = sum(gamma[k] * feats[k] for k in feats if used[k])
-        y = self.shuffle(self.conv_last(out))
-        return (torch.tanh(y) + 1) / 2 if self.tanh_output else y
+        return sr_output(x, self.shuffle(self.conv_last(out)), self.scale, self.tanh_output,
+                         self.residual)
 
     def order_loss(self) -> torch.Tensor:
         """`order_loss` of the raw network-level α along the tree's full paths."""
         return order_loss(self.alphas["network"][0, self._cols["network"]], self.topology.paths)
+
+
+def bicubic(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """Bicubic upscaling (Keys a = −0.5, as MATLAB / PIL; train/srdata.py `bicubic_up`)."""
+    return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False,
+                         antialias=True)
+
+
+def sr_output(x: torch.Tensor, y: torch.Tensor, scale: int, tanh_output: bool,
+              residual: bool) -> torch.Tensor:
+    """The network's image from the pixel-shuffled features y: the reference's
+    (tanh(y) + 1) / 2 (model_search_flexible.py `NAS_GAN.forward`, `ENABLE_TANH`), or with
+    `residual` bicubic(x) + y, the global skip of VDSR (Kim et al. 2016) that lets a small
+    network on a CPU start at bicubic's PSNR and learn only what bicubic misses (our CPU
+    presets; the reference has no such skip)."""
+    if residual:
+        return bicubic(x, scale) + y
+    return (torch.tanh(y) + 1) / 2 if tanh_output else y
 
 
 def order_loss(gamma: torch.Tensor,
@@ -385,15 +405,16 @@ class DerivedTrilevelNet(nn.Module):
         self.conv_first, self.conv_last = conv_first, conv_last
         self.blocks = nn.ModuleList(blocks)
         self.shuffle = nn.PixelShuffle(scale)
-        self.tanh_output = tanh_output
+        self.tanh_output, self.scale = tanh_output, scale
+        self.residual = False   # derive_network sets the supernet's
         self.genotype = genotype
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv_first(x)
         for block in self.blocks:
             h = block(h)
-        y = self.shuffle(self.conv_last(h))
-        return (torch.tanh(y) + 1) / 2 if self.tanh_output else y
+        return sr_output(x, self.shuffle(self.conv_last(h)), self.scale, self.tanh_output,
+                         self.residual)
 
 
 def _inherit(dst: nn.Module, src: nn.Module) -> nn.Module:
@@ -427,4 +448,5 @@ def derive_network(supernet: TrilevelSupernet, genotype: TrilevelGenotype) -> De
         _inherit(nn.Conv2d(first.in_channels, nf, 3, padding=1), first), blocks,
         _inherit(nn.Conv2d(nf, last.out_channels, 3, padding=1), last),
         supernet.scale, supernet.tanh_output, genotype)
+    net.residual = supernet.residual
     return net.to(next(supernet.parameters()).device)

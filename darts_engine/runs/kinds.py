@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import ConfigError
-from ..model.genotype import parse_genotype
+from ..model.spaces import parse_any_genotype
 from ..train.retrain import RECIPES, RetrainConfig
 
 SEARCH, RETRAIN = "search", "retrain"
@@ -36,10 +36,15 @@ def recipe_for(genotype_text: str) -> str:
     """The recipe that retrains this kind of genotype (a DARTS Genotype(...): darts-eval, an
     NB201 arch string: nb201). ConfigError(field="genotype") when the text does not parse."""
     try:
-        g = parse_genotype(genotype_text)
+        g = parse_any_genotype(genotype_text)
     except ValueError as e:
         raise ConfigError(f"genotype: {e}", field="genotype") from None
-    return next(name for name, r in RECIPES.items() if isinstance(g, r.genotype))
+    name = next((name for name, r in RECIPES.items() if isinstance(g, r.genotype)), None)
+    if name is None:
+        raise ConfigError(f"no retrain recipe trains a {type(g).__name__} yet (retraining is "
+                          f"built for classification cells); the run records its derived "
+                          f"network's own metrics every epoch instead", field="genotype")
+    return name
 
 
 # Reference cells a retrain can be compared against, per recipe: (label, genotype text).

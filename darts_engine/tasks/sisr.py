@@ -38,6 +38,7 @@ from ..config import ConfigError, declare_option
 from ..events import artifact, metric
 from ..model.trilevel import derive_network, expected_flops, flops, n_params
 from ..registries import DATASETS
+from ..train.presets import PRESETS, Preset
 from ..train.setup import current_genotype
 from ..train.srdata import SR_SOURCES, SR_TEST_SETS, SRSource, bicubic_up, load_sr_data
 from ..train.srmetrics import psnr_y, ssim_y
@@ -76,6 +77,9 @@ declare_option(_OWNER, "flops_min", 0.0, "Super-resolution: lower end of the FLO
 declare_option(_OWNER, "flops_max", 0.0, "Super-resolution: upper end of the FLOPs band "
                "(GFLOPs at 720p): above it the FLOPs weight is doubled after an epoch (0 = no "
                "band: the weight stays).", lo=0.0, hi=1e6, group="task")
+declare_option(_OWNER, "sr_residual", False, "Super-resolution: the network adds its output to "
+               "the bicubic upscaling (a global skip, VDSR-style) instead of the reference's "
+               "tanh image; lets a small CPU search start at bicubic's PSNR.", group="task")
 declare_option(_OWNER, "sandwich", True, "Super-resolution: the w step also trains the "
                "narrowest and the widest kernel widths (sandwich rule).", group="task")
 
@@ -145,7 +149,7 @@ class SuperResolution(Task):
         return data
 
     def model_options(self, cfg: SearchConfig) -> dict[str, Any]:
-        return {"scale": cfg.scale}
+        return {"scale": cfg.scale, "residual": cfg.sr_residual}
 
     def w_loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         return F.l1_loss(outputs, batch[1])
@@ -268,3 +272,55 @@ SISR = register(SuperResolution(
                artifact("sr_strip_psnr", "image_strip_scores", "PSNR of each panel against HR",
                         of="sr_strip")),
     spaces=("trilevel-sr",), data_kind=SR_PAIRS))
+
+
+# --- launch presets ---------------------------------------------------------------------------
+# The CPU setting: a small supernet (nf 16, 4 cells of 3 ops, widths ½ ¾ 1, depth 1..4) on the
+# built-in photos at ×2, Adam on the weights as the reference (lr raised for minutes, not
+# days), sparsestmax so that the search ends one-hot and the derived network is the supernet.
+_CPU = dict(task="sisr", space="trilevel-sr", dataset="sr-photos", scale=2, init_channels=16,
+            lr_patch=24, batch_size=16, patches_per_epoch=512, epochs=14, algorithm="bilevel-1st",
+            relaxation="sparsestmax", optimizer="adam", lr=1e-3, lr_min=1e-4, weight_decay=0.0,
+            arch_lr=3e-4, arch_weight_decay=0.0, order_weight=1e-5, sr_residual=True,
+            augment=True, alpha_every=8, name="Trilevel SR (CPU)")
+SR_CPU_PRESET = "Trilevel SR (CPU, ×2, ~5 min)"
+SR_COLLAPSE_PRESET = "Trilevel SR collapse: no warm-up, FLOPs pressure (CPU)"
+SR_PAPER_PRESET = "Trilevel SR paper setting (×4, DIV2K, GPU)"
+SR_MEASURED = """\
+**Seed 2, both presets at once, one thread each** (`benchmarks/sr_collapse_pair.py`, 14 epochs,
+~390 s each on a shared 2-core machine, median step 0.69 s):
+
+- **With warm-up and the FLOPs band** the cell level keeps convolutions (6 of 12 slots skip at
+  the end, parameter-free mass 0.50), the network level picks depth 2 (depth 4 for an epoch
+  first), 1.03 GFLOPs per 720p output: **30.53 dB, +0.37 dB over bicubic** (30.16 dB).
+- **Without warm-up, with fixed FLOPs pressure** every slot turns to `skip_connect` at the
+  narrowest width and the depth stays 1 from the first epoch (parameter-free mass 0.30 → 1.00,
+  0.50 GFLOPs): the derived network is conv_first → conv_last over bicubic. **30.47 dB,
+  +0.31 dB**: on this small CPU setting the bicubic skip carries both runs, so the collapse is
+  plain in the structure and the GFLOPs and only 0.06 dB in PSNR.
+- Both end one-hot (sparsestmax), and the derived network's PSNR equals the supernet's.
+"""
+PRESETS[SR_CPU_PRESET] = Preset(
+    "Trilevel super-resolution search on the built-in photos: cell ops, kernel widths and\n"
+    "depth searched at once, a weight-only warm-up first, FLOPs kept in a band.\n"
+    "Watch the pictures sharpen past bicubic and the α families become one-hot.",
+    {**_CPU, "warmup_epochs": 5, "flops_weight": 0.05, "flops_min": 2.0, "flops_max": 8.0},
+    indicator="pf_mass", measured=SR_MEASURED,
+    reproduce="python benchmarks/sr_collapse_pair.py")
+PRESETS[SR_COLLAPSE_PRESET] = Preset(
+    "The same search without the warm-up and with a fixed FLOPs pressure: the cheapest\n"
+    "ops win before the convolutions have learnt anything (skip_connect, narrow widths,\n"
+    "depth 1) and the PSNR stays at bicubic's. Compare it with the CPU preset.",
+    {**_CPU, "warmup_epochs": 0, "flops_weight": 0.05, "flops_min": 0.0, "flops_max": 0.0,
+     "name": "Trilevel SR collapse (CPU)"},
+    indicator="skip_mass", measured=SR_MEASURED,
+    reproduce="python benchmarks/sr_collapse_pair.py")
+PRESETS[SR_PAPER_PRESET] = Preset(
+    "The paper's search (Wu et al. 2021, DA-NAS-SISR configs/config_search_original.py):\n"
+    "nf 64, ×4, 100 weight-only epochs then 100 of search, Adam, tanh output, DIV2K.\n"
+    "Needs DIV2K under data_root and a GPU; the CPU space has 4 cells of 3 ops (see README).",
+    {**_CPU, "scale": 4, "init_channels": 64, "dataset": "div2k", "lr_patch": 32,
+     "batch_size": 3, "patches_per_epoch": 1725, "epochs": 200, "warmup_epochs": 100,
+     "lr": 2e-4, "lr_min": 1e-5, "weight_decay": 5e-4, "order_weight": 1e-5,
+     "flops_weight": 1e-11, "flops_min": 100.0, "flops_max": 400.0, "sr_residual": False,
+     "device": "cuda", "eval_crop": 192, "name": "Trilevel SR paper"})

@@ -64,7 +64,7 @@ class StepContext:
     """Everything a step needs; the loop owns it and updates lr / update_alpha per epoch."""
 
     model: Supernet
-    w_opt: torch.optim.SGD
+    w_opt: torch.optim.Optimizer   # SGD, or Adam (config `optimizer`)
     a_opt: torch.optim.Adam
     lr: float                  # current weight lr (ξ of the unrolled step)
     grad_clip: float

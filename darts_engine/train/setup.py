@@ -98,11 +98,17 @@ class SearchSetup:
     task_state: dict[str, Any] = field(default_factory=dict)  # the task's per-run state
 
 
-def make_optimisers(cfg: SearchConfig, model: Supernet) -> tuple[torch.optim.SGD,
+def make_optimisers(cfg: SearchConfig, model: Supernet) -> tuple[torch.optim.Optimizer,
                                                                  torch.optim.Adam]:
-    """SGD on the trainable weights, Adam on the searched α (and β); cfg must be resolved."""
-    w_opt = torch.optim.SGD(model.weight_parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                            weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+    """SGD (or Adam, `optimizer`) on the trainable weights, Adam on the searched α (and β);
+    cfg must be resolved."""
+    w_opt: torch.optim.Optimizer
+    if cfg.optimizer == "adam":   # DA-NAS-SISR train_search.py: Adam, betas (0.9, 0.999)
+        w_opt = torch.optim.Adam(model.weight_parameters(), lr=cfg.lr, betas=(0.9, 0.999),
+                                 weight_decay=cfg.weight_decay)
+    else:
+        w_opt = torch.optim.SGD(model.weight_parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
     a_opt = torch.optim.Adam(model.arch_parameters(), lr=cfg.arch_lr,
                              betas=(cfg.arch_beta1, cfg.arch_beta2),
                              weight_decay=cfg.arch_weight_decay)

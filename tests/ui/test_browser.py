@@ -455,3 +455,50 @@ def test_sweep_page_draws_the_phase_diagram_and_a_cell_opens_compare_in_chromium
                     browser.close()
         finally:
             stop_server(proc)
+
+
+def test_live_draws_an_sr_runs_image_strip_in_chromium(tmp_path, monkeypatch):
+    # A recorded trilevel SR search: Live must show the four pictures of the image strip (LR,
+    # bicubic, SR, HR) as decoded images, with their PSNR captions, and the derived network.
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright "
+                                   "(tests/requirements.txt)")
+    from darts_engine import SearchConfig
+    from darts_engine.tasks.sisr import SR_CPU_PRESET
+    from darts_engine.train.presets import preset_values
+    from tests.helpers import record
+
+    home = tmp_path / "runs"
+    store = RunStore(home)
+    cfg = SearchConfig.from_dict({**preset_values(SR_CPU_PRESET), "epochs": 1,
+                                  "patches_per_epoch": 32, "init_channels": 8, "lr_patch": 12,
+                                  "batch_size": 8, "warmup_epochs": 0, "device": "cpu",
+                                  "threads": 1})
+    run_id = record(store, cfg, "sr")
+    store.close()
+    monkeypatch.setenv("DARTBOARD_DATA", str(tmp_path))
+    port = free_port()
+    with (tmp_path / "server.log").open("w") as log:
+        proc = start_server(home, port, log)
+        try:
+            with sync_api.sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                             headless=True)
+                try:
+                    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                    page.goto(f"http://127.0.0.1:{port}/live?run={run_id}")
+                    strip = page.locator('[data-testid="stImage"] img')
+                    strip.first.scroll_into_view_if_needed(timeout=60_000)
+                    sync_api.expect(strip).to_have_count(4, timeout=30_000)
+                    for i in range(4):   # decoded, at the enlarged size (48 px × zoom 4)
+                        sync_api.expect(strip.nth(i)).to_be_visible(timeout=30_000)
+                        width = strip.nth(i).evaluate("img => img.naturalWidth")
+                        assert width == 48 * 4, width
+                    captions = page.locator('[data-testid="stImageCaption"]').all_inner_texts()
+                    assert [c.split(" · ")[0] for c in captions] == [
+                        "LR (pixels repeated)", "bicubic", "SR (supernet)", "HR"], captions
+                    sync_api.expect(page.get_by_text("network: depth_").first).to_be_visible(
+                        timeout=30_000)
+                finally:
+                    browser.close()
+        finally:
+            stop_server(proc)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from darts_engine import ALGORITHMS, INDICATORS, METHODS, RELAXATIONS, SPACES
+from darts_engine import ALGORITHMS, INDICATORS, METHODS, RELAXATIONS, SPACES, TASKS
 from darts_engine.monitor.alerts import rule_docs
 
 GUIDE = str(Path(__file__).resolve().parents[2] / "pages" / "guide.py")
@@ -44,6 +44,7 @@ def test_guide_opens_with_anchored_sections(guide):
     ("algorithm", ALGORITHMS.names(), lambda n: ALGORITHMS.help(n) or n),
     ("relaxation", RELAXATIONS.names(), lambda n: n),
     ("space", SPACES.names(), lambda n: n),
+    ("task", TASKS.names(), lambda n: TASKS.get(n).label),
     ("indicator", INDICATORS.names(), lambda n: INDICATORS.get(n).title),
     ("alert", [r["name"] for r in rule_docs()],
      lambda n: next(r["title"] for r in rule_docs() if r["name"] == n)),
