@@ -33,6 +33,7 @@ from darts_engine.viz.images import strip_panels
 from darts_engine.viz.tables import genotype_diff, summary_table
 from darts_engine.viz.truth import truth_overlay
 from pages import common
+from pages.seedbands import seed_bands_section
 
 MAX_RUNS = 4
 # artifact kinds this page draws: β per run, an SR run's image strip at the shared epoch
@@ -334,6 +335,7 @@ def _panel(run_ids: list[str], was_active: bool) -> None:
     curves_section(views, labels)
     truth_section(views, labels)
     indicator_section(views, labels)
+    seed_bands_section(views, labels)
     epoch = cells_section(views, labels)
     if epoch is not None:
         diff_section(views, labels, epoch)
