@@ -130,8 +130,30 @@ def truth_table(path: str = "") -> TruthTable | None:
     return _truth(path, env, mtime)
 
 
+# Managers besides the server's one (a sweep's Ray executor), so that their runs count as live.
+_EXTRA_MANAGERS: list[RunManager] = []
+
+
+def add_manager(mgr: RunManager) -> None:
+    if mgr not in _EXTRA_MANAGERS:
+        _EXTRA_MANAGERS.append(mgr)
+
+
+def _managers() -> list[RunManager]:
+    return [manager(), *_EXTRA_MANAGERS]
+
+
+def manager_of(run_id: str) -> RunManager:
+    """The manager running `run_id` (a sweep's Ray one, say); the server's one otherwise."""
+    return next((m for m in _EXTRA_MANAGERS if m.is_live(run_id)), manager())
+
+
+def live_ids() -> set[str]:
+    return set().union(*(m.live_ids() for m in _managers()))
+
+
 def list_runs() -> pd.DataFrame:
-    return views.list_runs(store(), manager().live_ids())
+    return views.list_runs(store(), live_ids())
 
 
 def unknown_artifacts(view: RunView, known: Iterable[str]) -> None:
@@ -149,9 +171,10 @@ def unknown_artifacts(view: RunView, known: Iterable[str]) -> None:
 def run_status(view: RunView) -> dict[str, Any]:
     """The manager's plain-data status for runs this server runs; for others (CLI runs,
     finished runs after a restart) the same keys estimated from the store."""
-    status = manager().status(view.run["id"])
-    if status is not None and manager().is_live(view.run["id"]):
-        return status
+    for mgr in _managers():
+        status = mgr.status(view.run["id"])
+        if status is not None and mgr.is_live(view.run["id"]):
+            return status
     return views.run_status(view)
 
 

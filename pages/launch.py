@@ -244,8 +244,10 @@ def _concurrency(controls: dict[str, Any]) -> int:
 def _ray_manager(home: str, address: str, max_concurrent: int) -> RunManager:
     """One Ray-executor run manager per (store, address, concurrency) in this server process;
     address "" starts a local Ray instance. Local sweeps use the server's one manager."""
-    return RunManager(common.store(), max_concurrent=max_concurrent, executor="ray",
-                      ray_address=address or None)
+    mgr = RunManager(common.store(), max_concurrent=max_concurrent, executor="ray",
+                     ray_address=address or None, mark_orphans=False)
+    common.add_manager(mgr)   # its runs count as live for the Runs / Live / Compare pages
+    return mgr
 
 
 def _start_sweep() -> None:

@@ -39,7 +39,7 @@ from pages import common
 
 def _control(action: str, run_id: str) -> None:
     try:
-        getattr(common.manager(), action)(run_id)
+        getattr(common.manager_of(run_id), action)(run_id)
     except (ValueError, RuntimeError) as e:
         st.session_state["live_control_error"] = str(e)
 

@@ -50,7 +50,7 @@ def _table(runs: pd.DataFrame, best: dict[str, list[float]]) -> pd.DataFrame:
 
 def _act(action: str, run_id: str) -> None:
     try:
-        getattr(common.manager(), action)(run_id)
+        getattr(common.manager_of(run_id), action)(run_id)
         st.session_state["runs_message"] = f"{action}: {run_id}"
     except (ValueError, RuntimeError, StoreError) as e:
         st.session_state["runs_error"] = str(e)

@@ -142,7 +142,8 @@ class RunManager:
 
     def __init__(self, store: RunStore, max_concurrent: int = 2,
                  executor: Executor | str | None = None, threads_per_run: int | None = None,
-                 ray_address: str | None = None) -> None:
+                 ray_address: str | None = None,
+                 mark_orphans: bool = True) -> None:
         self.store = store
         self.max_concurrent = max(1, max_concurrent)
         self.ray: Any = None  # the RayBackend when executor="ray"
@@ -162,7 +163,8 @@ class RunManager:
         self._status: dict[str, RunStatus] = {}
         self._running: set[str] = set()
         self._closed = False
-        store.mark_interrupted(live_ids=set())
+        if mark_orphans:   # a second manager in the same process (a Ray one) must not
+            store.mark_interrupted(live_ids=set())   # mark the first one's runs
         atexit.register(self.shutdown, 10.0)
 
     # --- launching -------------------------------------------------------------------------
