@@ -318,7 +318,8 @@ def edges_section(view: RunView, status: dict[str, Any]) -> None:
 
 def curves_section(view: RunView, status: dict[str, Any]) -> None:
     h = view.headline
-    st.subheader("Loss and " + (h["label"] if h and h["name"] != "val_acc" else "accuracy"))
+    accuracy = h is None or h["name"] == "val_acc" or h.get("unit") == "%"
+    st.subheader("Loss and " + ("accuracy" if accuracy else h["label"]))
     if view.steps.empty and view.epochs.empty:
         st.info("Waiting for the first steps…")
         return

@@ -43,8 +43,9 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data import BatchStream, RetrainSplit, load_test_split
 
 CHECKPOINT_NAME = "retrain.pt"
-METRICS = (metric("test_acc", "Test accuracy", headline=True, split="held_out", scale=100.0),
-           metric("train_acc", "Train accuracy", split="train", scale=100.0))
+METRICS = (metric("test_acc", "Test accuracy", unit="%", headline=True, split="held_out",
+                  scale=100.0),
+           metric("train_acc", "Train accuracy", unit="%", split="train", scale=100.0))
 
 
 @dataclass(frozen=True)

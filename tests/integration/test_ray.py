@@ -18,7 +18,7 @@ from darts_engine.runs.store import RunStore  # noqa: E402
 from darts_engine.search import CHECKPOINT_NAME  # noqa: E402
 from tests.helpers import tiny  # noqa: E402
 
-pytestmark = pytest.mark.slow
+# Not marked slow: the README's test command (and CI) runs the Ray executor on a real instance.
 
 # The rows a run's numbers make; timings and the writer's bookkeeping differ between runs.
 TIMINGS = ["epoch_time", "wall_time", "step_time"]
