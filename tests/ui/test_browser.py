@@ -18,7 +18,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,6 +86,27 @@ def stop_server(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+
+
+@contextmanager
+def chromium_page(home: Path, log_path: Path) -> Iterator[tuple[Any, int]]:
+    """A dashboard server on `home` and one Chromium page (1400×1100): (page, port); both are
+    closed afterwards."""
+    from playwright import sync_api
+
+    port = free_port()
+    with log_path.open("w") as log:
+        proc = start_server(home, port, log)
+        try:
+            with sync_api.sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                             headless=True)
+                try:
+                    yield browser.new_page(viewport={"width": 1400, "height": 1100}), port
+                finally:
+                    browser.close()
+        finally:
+            stop_server(proc)
 
 
 @pytest.fixture
@@ -380,29 +404,17 @@ def test_live_draws_the_truth_curve_with_its_protocol_in_chromium(tmp_path, monk
                                              for k, a in enumerate(archs)})
     monkeypatch.setenv("DARTBOARD_TRUTH", str(csv))
     monkeypatch.setenv("DARTBOARD_DATA", str(tmp_path))
-    port = free_port()
-    with (tmp_path / "server.log").open("w") as log:
-        proc = start_server(home, port, log)
-        try:
-            with sync_api.sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                             headless=True)
-                try:
-                    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-                    page.goto(f"http://127.0.0.1:{port}/live?run={run_id}")
-                    chart = page.locator('[data-testid="stPlotlyChart"]').filter(
-                        has_text="true test accuracy: NAS-Bench-201, 200 epochs, mean of 3 seeds")
-                    chart.scroll_into_view_if_needed(timeout=60_000)
-                    sync_api.expect(chart).to_be_visible(timeout=30_000)
-                    # one line per dataset and the supernet's, each with points drawn
-                    lines = chart.locator(".scatterlayer .trace path.js-line")
-                    sync_api.expect(lines).to_have_count(4, timeout=30_000)
-                    assert all(len(d or "") > 5 for d in (
-                        lines.nth(i).get_attribute("d") for i in range(4)))
-                finally:
-                    browser.close()
-        finally:
-            stop_server(proc)
+    with chromium_page(home, tmp_path / "server.log") as (page, port):
+        page.goto(f"http://127.0.0.1:{port}/live?run={run_id}")
+        chart = page.locator('[data-testid="stPlotlyChart"]').filter(
+            has_text="true test accuracy: NAS-Bench-201, 200 epochs, mean of 3 seeds")
+        chart.scroll_into_view_if_needed(timeout=60_000)
+        sync_api.expect(chart).to_be_visible(timeout=30_000)
+        # one line per dataset and the supernet's, each with points drawn
+        lines = chart.locator(".scatterlayer .trace path.js-line")
+        sync_api.expect(lines).to_have_count(4, timeout=30_000)
+        assert all(len(d or "") > 5 for d in (
+            lines.nth(i).get_attribute("d") for i in range(4)))
 
 
 def test_sweep_page_draws_the_phase_diagram_and_a_cell_opens_compare_in_chromium(tmp_path):
@@ -427,34 +439,22 @@ def test_sweep_page_draws_the_phase_diagram_and_a_cell_opens_compare_in_chromium
         mgr.shutdown(60)
     assert (store.sweep_runs(sweep_id)["status"] == "completed").all()
     store.close()
-    port = free_port()
-    with (tmp_path / "server.log").open("w") as log:
-        proc = start_server(home, port, log)
-        try:
-            with sync_api.sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                             headless=True)
-                try:
-                    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-                    page.goto(f"http://127.0.0.1:{port}/sweep?sweep={sweep_id}")
-                    chart = page.locator('[class*="st-key-sweep_phase"] .js-plotly-plot')
-                    chart.scroll_into_view_if_needed(timeout=60_000)
-                    sync_api.expect(chart).to_be_visible(timeout=30_000)
-                    # the heatmap trace, and its four cells' values written on it
-                    sync_api.expect(chart.locator("g.hm").first).to_be_attached(timeout=30_000)
-                    sync_api.expect(chart.locator("g.hm image, g.hm rect").first
-                                    ).to_be_attached()
-                    cell = chart.locator(".scatterlayer .trace").first.locator(
-                        "path.point").first
-                    sync_api.expect(cell).to_be_attached()
-                    cell.click(force=True)
-                    page.wait_for_url(re.compile(r".*/compare\?runs="), timeout=30_000)
-                    opened = re.search(r"runs=([\w,-]+)", page.url).group(1).split(",")
-                    assert len(opened) == 1 and opened[0] in set(runs["id"])
-                finally:
-                    browser.close()
-        finally:
-            stop_server(proc)
+    with chromium_page(home, tmp_path / "server.log") as (page, port):
+        page.goto(f"http://127.0.0.1:{port}/sweep?sweep={sweep_id}")
+        chart = page.locator('[class*="st-key-sweep_phase"] .js-plotly-plot')
+        chart.scroll_into_view_if_needed(timeout=60_000)
+        sync_api.expect(chart).to_be_visible(timeout=30_000)
+        # the heatmap trace, and its four cells' values written on it
+        sync_api.expect(chart.locator("g.hm").first).to_be_attached(timeout=30_000)
+        sync_api.expect(chart.locator("g.hm image, g.hm rect").first
+                        ).to_be_attached()
+        cell = chart.locator(".scatterlayer .trace").first.locator(
+            "path.point").first
+        sync_api.expect(cell).to_be_attached()
+        cell.click(force=True)
+        page.wait_for_url(re.compile(r".*/compare\?runs="), timeout=30_000)
+        opened = re.search(r"runs=([\w,-]+)", page.url).group(1).split(",")
+        assert len(opened) == 1 and opened[0] in set(runs["id"])
 
 
 def test_live_draws_an_sr_runs_image_strip_in_chromium(tmp_path, monkeypatch):
@@ -476,29 +476,17 @@ def test_live_draws_an_sr_runs_image_strip_in_chromium(tmp_path, monkeypatch):
     run_id = record(store, cfg, "sr")
     store.close()
     monkeypatch.setenv("DARTBOARD_DATA", str(tmp_path))
-    port = free_port()
-    with (tmp_path / "server.log").open("w") as log:
-        proc = start_server(home, port, log)
-        try:
-            with sync_api.sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                             headless=True)
-                try:
-                    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-                    page.goto(f"http://127.0.0.1:{port}/live?run={run_id}")
-                    strip = page.locator('[data-testid="stImage"] img')
-                    strip.first.scroll_into_view_if_needed(timeout=60_000)
-                    sync_api.expect(strip).to_have_count(4, timeout=30_000)
-                    for i in range(4):   # decoded, at the enlarged size (48 px × zoom 4)
-                        sync_api.expect(strip.nth(i)).to_be_visible(timeout=30_000)
-                        width = strip.nth(i).evaluate("img => img.naturalWidth")
-                        assert width == 48 * 4, width
-                    captions = page.locator('[data-testid="stImageCaption"]').all_inner_texts()
-                    assert [c.split(" · ")[0] for c in captions] == [
-                        "LR (pixels repeated)", "bicubic", "SR (supernet)", "HR"], captions
-                    sync_api.expect(page.get_by_text("network: depth_").first).to_be_visible(
-                        timeout=30_000)
-                finally:
-                    browser.close()
-        finally:
-            stop_server(proc)
+    with chromium_page(home, tmp_path / "server.log") as (page, port):
+        page.goto(f"http://127.0.0.1:{port}/live?run={run_id}")
+        strip = page.locator('[data-testid="stImage"] img')
+        strip.first.scroll_into_view_if_needed(timeout=60_000)
+        sync_api.expect(strip).to_have_count(4, timeout=30_000)
+        for i in range(4):   # decoded, at the enlarged size (48 px × zoom 4)
+            sync_api.expect(strip.nth(i)).to_be_visible(timeout=30_000)
+            width = strip.nth(i).evaluate("img => img.naturalWidth")
+            assert width == 48 * 4, width
+        captions = page.locator('[data-testid="stImageCaption"]').all_inner_texts()
+        assert [c.split(" · ")[0] for c in captions] == [
+            "LR (pixels repeated)", "bicubic", "SR (supernet)", "HR"], captions
+        sync_api.expect(page.get_by_text("network: depth_").first).to_be_visible(
+            timeout=30_000)
