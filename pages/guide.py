@@ -3,6 +3,8 @@ indicator and alert the engine offers, for a student. The introduction is writte
 later section is generated from the engine's registries and their help texts, so a new entry
 appears without touching this page. Other pages link to its anchors (/guide#indicators)."""
 
+import re
+
 import streamlit as st
 
 from darts_engine import ALGORITHMS, DATASETS, METHODS, RELAXATIONS, SPACES, TASKS
@@ -76,6 +78,20 @@ The indicators and alerts below put these readings side by side on your own runs
 """
 
 
+# A displayed formula: $$ ... $$, possibly over several source lines (kept under 100 columns).
+DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.DOTALL)
+
+
+def prose(text: str) -> None:
+    """Markdown with its displayed formulas drawn by st.latex: st.markdown's KaTeX fails on a
+    $$ block that spans source lines and shows the raw TeX, and the prose after it, as an error."""
+    for i, part in enumerate(DISPLAY_MATH.split(text)):
+        if i % 2:
+            st.latex(" ".join(part.split()))
+        elif part.strip():
+            st.markdown(part)
+
+
 def entry(title: str, name: str, text: str) -> None:
     """One registry entry: its title, its registered name (what the CLI and a config use)
     and its help text."""
@@ -93,10 +109,10 @@ st.caption("What DARTS is, why it collapses, and what each option and chart of t
            "means, with the paper it comes from.")
 
 st.header("What DARTS is", anchor="darts")
-st.markdown(DARTS_TEXT)
+prose(DARTS_TEXT)
 
 st.header("Why it collapses", anchor="collapse")
-st.markdown(COLLAPSE_TEXT)
+prose(COLLAPSE_TEXT)
 
 st.header("Methods", anchor="methods")
 st.markdown("A method changes the supernet or the loop (its hooks); any method runs with any "

@@ -490,3 +490,21 @@ def test_live_draws_an_sr_runs_image_strip_in_chromium(tmp_path, monkeypatch):
             "LR (pixels repeated)", "bicubic", "SR (supernet)", "HR"], captions
         sync_api.expect(page.get_by_text("network: depth_").first).to_be_visible(
             timeout=30_000)
+
+
+def test_guide_draws_its_formulas_without_a_katex_error_in_chromium(tmp_path):
+    # st.markdown's KaTeX shows a $$ block that spans source lines as raw TeX in red (and the
+    # prose after it with it); AppTest sees only the markdown source, so only a browser can tell.
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright "
+                                   "(tests/requirements.txt)")
+    with chromium_page(tmp_path / "runs", tmp_path / "server.log") as (page, port):
+        page.goto(f"http://127.0.0.1:{port}/guide")
+        sync_api.expect(page.get_by_role("heading", name="Why it collapses")
+                        ).to_be_visible(timeout=90_000)
+        formulas = page.locator(".katex-display")
+        sync_api.expect(formulas.first).to_be_visible(timeout=30_000)
+        assert formulas.count() >= 2, "the mixed-op and the bi-level formulas are drawn"
+        assert page.locator(".katex-error").count() == 0
+        # The prose right after the first formula is rendered markdown, not TeX source.
+        assert page.get_by_text("is its architecture", exact=False).count() == 1
+        assert "\\frac" not in page.locator("main").inner_text()
