@@ -280,3 +280,15 @@ def test_weight_loss_term_adds_exactly_its_own_gradient():
         bilevel_first_order(ctx, train, held)
         grads[with_term] = w.grad.detach().clone()
     assert torch.allclose(grads[True] - grads[False], 2 * C_TERM * w0, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("order", ["alpha-first", "weights-first"])
+def test_search_setup_hands_the_configured_step_order_to_the_step(order):
+    """The step rules read `ctx.step_order`; the tests above set it by hand. This checks the
+    config reaches it. Catches: build_search (train/setup.py) not passing cfg.step_order to
+    StepContext, which silently runs every search alpha-first."""
+    from darts_engine.train.setup import build_search
+
+    cfg = SearchConfig(space="nb201", dataset="shapes", data_limit=64, batch_size=16,
+                       init_channels=4, cells=1, device="cpu", seed=0, step_order=order)
+    assert build_search(cfg).ctx.step_order == order

@@ -168,3 +168,45 @@ def test_noise_op_is_standard_normal_in_eval_mode_too(stride):
     assert y.shape == (8, 16, 64 // stride, 64 // stride)
     assert abs(float(y.mean())) < 0.01 and abs(float(y.std()) - 1) < 0.01
     assert not torch.equal(op(x), y)                      # fresh noise each call
+
+
+CIFAR_PAPER_PRESETS = (
+    "DARTS paper settings (CIFAR-10)",        # train/presets.py
+    "NAS-Bench-201 settings (CIFAR-10)",      # train/presets.py
+    "PC-DARTS paper settings (CIFAR-10)",     # methods/pcdarts.py
+    "SDARTS-RS paper settings (CIFAR-10)",    # methods/smoothing.py
+    "MS-DARTS code defaults (CIFAR-10)",      # methods/smoothing.py
+)
+
+
+@pytest.mark.parametrize("title", CIFAR_PAPER_PRESETS)
+def test_cifar_paper_presets_augment_as_their_reference_code(title):
+    """quark0 train_search.py, AutoDL get_nas_search_loaders, PC-DARTS, SDARTS and MS-DARTS
+    all search on CIFAR-10 with RandomCrop(32, padding=4) + RandomHorizontalFlip (train/data.py
+    CIFAR_CROP_FLIP). Catches: `augment=True` dropped from the DARTS, NB201 or PC-DARTS preset
+    (no other test does; SDARTS-RS / MS-DARTS are also covered by the MS-DARTS preset test)."""
+    from darts_engine.train.presets import preset_values
+
+    values = preset_values(title)
+    assert values["dataset"] == "cifar10"
+    assert values["augment"] is True
+
+
+def test_every_cifar_preset_augments():
+    """The same for any preset added later on CIFAR-10/100, so the list above cannot go stale."""
+    from darts_engine.train.presets import PRESETS, preset_values
+
+    cifar = [t for t in PRESETS if preset_values(t)["dataset"] in ("cifar10", "cifar100")]
+    assert set(CIFAR_PAPER_PRESETS) <= set(cifar)
+    assert [t for t in cifar if preset_values(t)["augment"] is not True] == []
+
+
+def test_nb201_preset_takes_the_weight_step_first():
+    """AutoDL-Projects exps/NAS-Bench-201-algos/DARTS-V1.py `search_func`: w step, then α step.
+    Catches: "step_order": "weights-first" dropped from the NB201 preset (train/presets.py);
+    DARTS' own preset keeps quark0's alpha-first order."""
+    from darts_engine.train.presets import preset_config, preset_values
+
+    assert preset_values("NAS-Bench-201 settings (CIFAR-10)")["step_order"] == "weights-first"
+    assert preset_config("NAS-Bench-201 settings (CIFAR-10)").step_order == "weights-first"
+    assert preset_values("DARTS paper settings (CIFAR-10)")["step_order"] == "alpha-first"
