@@ -54,7 +54,11 @@ def _key(name: str) -> str:
 
 
 def _widget_value(name: str, value: Any) -> Any:
-    """Config value -> what its widget holds (floats are typed as text, e.g. 3e-4)."""
+    """Config value -> what its widget holds (floats are typed as text, e.g. 3e-4). The
+    dataset folder's default is the data root itself: the form reads a relative folder inside
+    the data root, so the config's `./data` would otherwise become `<data root>/data`."""
+    if name == "data_root" and value == FIELDS["data_root"]["default"]:
+        return str(data_root())
     return repr(float(value)) if FIELDS[name]["type"] == "float" else value
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from darts_engine import METHODS, SPACES, SearchConfig
 from darts_engine.methods.lfr import stage_genotypes
-from darts_engine.runs.paths import data_root, resolve_inside
+from darts_engine.runs.paths import data_root
 from darts_engine.runs.store import RunStore
 from darts_engine.train.presets import preset_values
 from darts_engine.viz.palette import EDGE_WEIGHT_LABEL
@@ -41,7 +41,7 @@ def plain_store(tmp_path_factory):
     store = RunStore(home)
     cfg = SearchConfig.from_dict({
         **preset_values(PRESET), **FORM, "device": "cpu", "name": "plain DARTS",
-        "data_root": str(resolve_inside(data_root(), "./data", "data_root"))})  # as the form
+        "data_root": str(data_root())})  # as the form
     run_id = record(store, cfg, "plain DARTS")
     store.close()
     return home, run_id
