@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from . import registries
+
 
 class ConfigError(ValueError):
     """A config value a person must fix. The message names the field, the value and the fix."""
@@ -41,9 +43,20 @@ class ConfigError(ValueError):
 PAPER_STEPS_PER_EPOCH = 391
 PAPER_ARCH_LR = 3e-4
 MAX_ARCH_LR_SCALE = 30.0
-# Bi-level step orders (algorithms.py `bilevel_first_order` documents both).
-STEP_ORDERS = ("alpha-first", "weights-first")
-WEIGHT_OPTIMIZERS = ("sgd", "adam")
+# Bi-level step orders (algorithms.py `bilevel_first_order` documents both) and weight
+# optimisers: registry choices, so the form offers a select box and the CLI lists them.
+registries.STEP_ORDERS.register(
+    "alpha-first", "alpha-first", "α step, then the w step with the updated α (quark0/darts "
+    "train_search.py; the default)")
+registries.STEP_ORDERS.register(
+    "weights-first", "weights-first", "w step, then the α step at the new w (AutoDL-Projects' "
+    "NAS-Bench-201 DARTS-V1/V2 scripts; bi-level only)")
+registries.WEIGHT_OPTIMIZERS.register(
+    "sgd", "sgd", "SGD with momentum, optional Nesterov (DARTS and every CIFAR search)")
+registries.WEIGHT_OPTIMIZERS.register(
+    "adam", "adam", "Adam, β 0.9/0.999, weight_decay as L2 (the trilevel SR search code)")
+STEP_ORDERS = tuple(registries.STEP_ORDERS.names())
+WEIGHT_OPTIMIZERS = tuple(registries.WEIGHT_OPTIMIZERS.names())
 LABELLED_IMAGES = "labelled images"   # what train/data.py's datasets hold (Task.data_kind)
 
 
@@ -89,7 +102,8 @@ class SearchConfig:
                          "'alpha-first' (quark0/darts train_search.py: α step, then the w step "
                          "with the updated α) or 'weights-first' (AutoDL-Projects' NAS-Bench-201 "
                          "DARTS-V1 script: w step, then the α step at the new w). The lr "
-                         "schedule is the same per-epoch cosine in both.", group="search")
+                         "schedule is the same per-epoch cosine in both.", choices="step_order",
+                         group="search")
     # --- network --------------------------------------------------------------------
     init_channels: int = _f(16, "C: channels of the first cell (DARTS: 16).", lo=1, hi=256,
                             group="network")
@@ -114,7 +128,7 @@ class SearchConfig:
     optimizer: str = _f("sgd", "Weight optimiser: 'sgd' (DARTS: momentum, optional Nesterov) or "
                         "'adam' (β 0.9/0.999, weight_decay as L2; the trilevel SR search code "
                         "uses it). The lr schedule is the same cosine for both.",
-                        group="weights")
+                        choices="optimizer", group="weights")
     momentum: float = _f(0.9, "SGD momentum.", lo=0.0, hi=0.999, group="weights")
     weight_decay: float = _f(3e-4, "SGD weight decay (L2).", lo=0.0, hi=1.0, group="weights")
     nesterov: bool = _f(False, "Nesterov momentum (NAS-Bench-201's DARTS scripts use it).",
@@ -330,7 +344,6 @@ def _check_range(name: str, value: float) -> None:
 
 def validate(cfg: SearchConfig) -> None:
     """Field-by-field checks that need no data. Raises ConfigError naming the field."""
-    from . import registries  # late import: registries import the modules that use config
 
     for f in FIELDS.values():
         value = getattr(cfg, f.name)

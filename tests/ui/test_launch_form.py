@@ -1,8 +1,13 @@
-"""The Launch form's dataset folder: its default is the data root itself, and what a run stores
-is the folder the user put the dataset in (README: "datasets load from ./data")."""
+"""The Launch form: its dataset folder defaults to the data root itself, so what a run stores is
+the folder the user put the dataset in (README: "datasets load from ./data"); fixed choices
+are select boxes, never free text."""
 
 from __future__ import annotations
 
+import pytest
+
+from darts_engine.config import field_help
+from darts_engine.registries import by_name
 from darts_engine.runs.store import RunStore
 from tests.helpers import manager
 
@@ -39,3 +44,12 @@ def test_a_relative_folder_typed_in_the_form_stays_relative_to_the_data_root(app
     run_id = at.query_params["run"]
     manager().wait(run_id, timeout=120)
     assert RunStore(home).get_run(run_id)["config"]["data_root"] == str((root / "cifar").resolve())
+
+
+@pytest.mark.parametrize("field, names", [("step_order", ["alpha-first", "weights-first"]),
+                                          ("optimizer", ["sgd", "adam"])])
+def test_fixed_choices_are_select_boxes_with_each_choice_explained(app, field, names):
+    assert by_name(field_help()[field]["choices"]).names() == names
+    box = app().selectbox(key=f"launch_{field}")
+    assert list(box.options) == names and box.value == names[0]
+    assert all(f"**{n}**" in box.help for n in names)
