@@ -93,8 +93,8 @@ def import_panel() -> None:
     st.file_uploader("Import a run bundle (.zip)", type="zip", key="runs_import",
                      on_change=_import,
                      help="A bundle from Export (here or on another machine) or from "
-                          "`python -m darts_engine export RUN_ID --out RUN_ID.zip`. It is "
-                          "checked in full before anything is written. Bundles carry no "
+                          "`.venv/bin/python -m darts_engine export RUN_ID --out RUN_ID.zip`. "
+                          "It is checked in full before anything is written. Bundles carry no "
                           "checkpoint: an imported run can be watched and compared, not resumed.")
 
 
@@ -156,7 +156,7 @@ def table_panel() -> None:
         "live": st.column_config.LinkColumn("open", display_text="live ↗"),
     })
     st.caption(f"{len(current)} runs in `{common.store().home}` — runs started from the CLI "
-               "(`python -m darts_engine search ...`) appear here too.")
+               "(`.venv/bin/python -m darts_engine search ...`) appear here too.")
 
 
 common.require_app()

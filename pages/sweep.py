@@ -222,7 +222,7 @@ if sweeps.empty:
         st.warning(f"Sweep `{wanted}` is not in the store at {common.store().home} (it may "
                    "have been deleted with its last run).")
     st.info("No sweeps yet. On **Launch**, switch to **Sweep** to run a grid of settings × "
-            "seeds, or use `python -m darts_engine sweep` from a terminal.")
+            "seeds, or use `.venv/bin/python -m darts_engine sweep` from a terminal.")
     st.page_link("pages/launch.py", label="Go to Launch", icon=":material/rocket_launch:")
     st.stop()
 sweep_id = _pick_sweep(sweeps)

@@ -306,7 +306,7 @@ PRESETS[SR_CPU_PRESET] = Preset(
     "Watch the pictures sharpen past bicubic and the α families become one-hot.",
     {**_CPU, "warmup_epochs": 5, "flops_weight": 0.05, "flops_min": 2.0, "flops_max": 8.0},
     indicator="pf_mass", measured=SR_MEASURED,
-    reproduce="python benchmarks/sr_collapse_pair.py")
+    reproduce=".venv/bin/python benchmarks/sr_collapse_pair.py")
 PRESETS[SR_COLLAPSE_PRESET] = Preset(
     "The same search without the warm-up and with a fixed FLOPs pressure: the cheapest\n"
     "ops win before the convolutions have learnt anything (skip_connect, narrow widths,\n"
@@ -314,7 +314,7 @@ PRESETS[SR_COLLAPSE_PRESET] = Preset(
     {**_CPU, "warmup_epochs": 0, "flops_weight": 0.05, "flops_min": 0.0, "flops_max": 0.0,
      "name": "Trilevel SR collapse (CPU)"},
     indicator="skip_mass", measured=SR_MEASURED,
-    reproduce="python benchmarks/sr_collapse_pair.py")
+    reproduce=".venv/bin/python benchmarks/sr_collapse_pair.py")
 PRESETS[SR_PAPER_PRESET] = Preset(
     "The paper's search (Wu et al. 2021, DA-NAS-SISR configs/config_search_original.py):\n"
     "nf 64, ×4, 100 weight-only epochs then 100 of search, Adam, tanh output, DIV2K.\n"
