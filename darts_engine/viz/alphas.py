@@ -140,7 +140,7 @@ def edge_weight_lines(x: np.ndarray, weights: np.ndarray, ops: Sequence[str],
     if n_t:  # the time range, once, under the bottom-left panel
         x0, y0 = panel_origin((rows - 1) * cols, cols, rows)
         for xpos, anchor, value in ((x0, "left", xs[0]), (x0 + 1, "right", xs[-1])):
-            notes.append({"text": f"{x_title} {value:.3g}", "x": xpos, "y": y0,
+            notes.append({"text": f"{x_title} {_tick(value)}", "x": xpos, "y": y0,
                           "yanchor": "top", "xanchor": anchor, "showarrow": False,
                           "font": {"size": 10}})
     layout = base_layout(
@@ -151,3 +151,10 @@ def edge_weight_lines(x: np.ndarray, weights: np.ndarray, ops: Sequence[str],
                "range": [-0.15, rows * (1 + PANEL_GAP_Y) - PANEL_GAP_Y + 0.05]},
         legend={"orientation": "h", "y": -0.02, "yanchor": "top", "x": 0})
     return go.Figure(data=traces, layout=layout)
+
+
+def _tick(value: float) -> str:
+    """A time written under the small multiples: one decimal, none when whole (α snapshots
+    fall mid-epoch, at step / steps per epoch: 0.714 reads as 0.7, 8.0 as 8)."""
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text

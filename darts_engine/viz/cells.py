@@ -27,6 +27,20 @@ def _quote(text: str) -> str:
     return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# Font sizes (pt) of the derived cell's drawing: large enough to read on a projector once the
+# drawing is scaled to a half-page column (about 18-25 px there).
+CELL_FONT = {"node": 24, "edge": 22, "title": 24}
+
+# Streamlit's graphviz container sets `* { font-size: 0.6rem }`, and CSS beats the font-size
+# attribute Graphviz writes on each SVG <text>: every label was drawn at 9.6 units whatever the
+# DOT said, in boxes laid out for the DOT's size. These rules (more specific than Streamlit's)
+# give each text back the size its attribute names; SVG units, so they scale with the drawing.
+# The pages that draw DOT put it on the page once (st.html).
+GRAPHVIZ_FONT_CSS = "<style>\n" + "\n".join(
+    f'[data-testid="stGraphVizChart"] svg text[font-size="{n}.00"] {{ font-size: {n}px; }}'
+    for n in range(8, 41)) + "\n</style>"
+
+
 def cell_dot(edges: Sequence[tuple[str, int, int]], *, topology: CellTopology,
              weights: Sequence[float] | None = None,
              edge_weights: Sequence[float] | None = None, title: str = "") -> str:
@@ -38,13 +52,20 @@ def cell_dot(edges: Sequence[tuple[str, int, int]], *, topology: CellTopology,
     names = {t: node_name(t, topology) for t in range(n_nodes)}
     inputs = tuple(range(topology.inputs))
     output = "c_{k}" if topology.darts_cell else None  # DARTS: the concat of the nodes
-    lines = ["digraph cell {", '  rankdir=LR; bgcolor="transparent"; nodesep=0.3; ranksep=0.6;',
+    # The page scales the drawing to its column's width (st.graphviz_chart fits it), so what
+    # sets the labels' size on screen is the font against the layout's width. NB201's four
+    # nodes in a row with an op label on each of six edges lay out ~1000 px wide left to right
+    # (labels ~12 px in a half-page column); top to bottom they fit ~500 px. The DARTS cell
+    # (two inputs, four nodes, the concat) reads better left to right, packed closer.
+    layout = ("rankdir=LR; nodesep=0.2; ranksep=0.3;" if topology.darts_cell
+              else "rankdir=TB; nodesep=0.3; ranksep=0.3;")
+    lines = ["digraph cell {", f'  {layout} bgcolor="transparent";',
              ('  node [shape=box, style="rounded,filled", fillcolor="#f1f5f9", color="#94a3b8",'
-              ' fontname="Helvetica", fontsize=16];'),
-             '  edge [fontname="Helvetica", fontsize=15, arrowsize=0.8];']
+              f' fontname="Helvetica", fontsize={CELL_FONT["node"]}];'),
+             f'  edge [fontname="Helvetica", fontsize={CELL_FONT["edge"]}, arrowsize=0.8];']
     if title:
         lines.append(f"  label={_quote(title)}; labelloc=t; fontname=\"Helvetica\"; "
-                     "fontsize=16;")
+                     f"fontsize={CELL_FONT['title']};")
     for t, name in names.items():
         fill = "#dbeafe" if t in inputs else ("#fef3c7" if output is None and t == n_nodes - 1
                                               else "#f1f5f9")

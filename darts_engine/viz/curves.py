@@ -169,16 +169,55 @@ def compare_curves(epochs: Mapping[str, pd.DataFrame], title: str = "",
     return go.Figure(data=traces, layout=layout)
 
 
+# How an indicator is displayed: name -> (display scale, unit). The stored values stay as the
+# tracker records them (monitor/tracker.py): accuracies and their differences as fractions,
+# shown here as the accuracies elsewhere are, in % (a difference in percentage points). The
+# indicator declarations (monitor/indicators.py) carry no unit; this table is the one place
+# the pages read it from (indicator_unit). Indicators not listed are shown as recorded.
+INDICATOR_UNITS: dict[str, tuple[float, str]] = {
+    "train_val_gap": (100.0, "pp"),    # train − validation accuracy of the supernet
+    "disc_gap": (100.0, "pp"),         # supernet − derived-cell validation accuracy
+    "disc_val_acc": (100.0, "%"),      # the derived cell's validation accuracy
+}
+UNIT_NAMES = {"pp": "percentage points", "%": "%"}
+
+
+def indicator_unit(key: str) -> tuple[float, str]:
+    """(display scale, unit) of an indicator key ('disc_gap', 'skip_mass.normal'): (1, '')
+    for unitless ones."""
+    return INDICATOR_UNITS.get(key.partition(".")[0], (1.0, ""))
+
+
+def format_indicator(key: str, value: float) -> str:
+    """A recorded (unscaled) indicator value as displayed: '1.22 pp', '97.5%', '0.431'."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    scale, unit = indicator_unit(key)
+    return f"{scale * float(value):.3g}{_suffix(unit)}"
+
+
+def _suffix(unit: str) -> str:
+    return unit if unit in ("", "%") else f" {unit}"
+
+
+def indicator_axis_title(key: str, label: str) -> str:
+    """`label`, with the indicator's unit spelled out: 'Discretisation gap (percentage
+    points)'."""
+    unit = indicator_unit(key)[1]
+    return f"{label} ({UNIT_NAMES.get(unit, unit)})" if unit else label
+
+
 def indicator_xy(epochs: pd.DataFrame, key: str) -> tuple[np.ndarray, np.ndarray]:
     """(epoch + 1, value) of the epochs that measured `key` (column `ind_<key>`): indicators
-    computed every k epochs are absent (NaN) in the others, which are dropped, not drawn as 0."""
+    computed every k epochs are absent (NaN) in the others, which are dropped, not drawn as 0.
+    Values are in display units (indicator_unit: accuracy gaps in percentage points)."""
     col = f"ind_{key}"
     if col not in epochs or epochs.empty:
         return np.zeros(0), np.zeros(0)
     x = epochs["epoch"].to_numpy(np.float64) + 1
     y = pd.to_numeric(epochs[col], errors="coerce").to_numpy(np.float64)
     keep = np.isfinite(y)
-    return x[keep], y[keep]
+    return x[keep], y[keep] * indicator_unit(key)[0]
 
 
 def indicator_panel(epochs: pd.DataFrame, keys: Sequence[str], labels: Sequence[str],
@@ -209,10 +248,12 @@ def indicator_panel(epochs: pd.DataFrame, keys: Sequence[str], labels: Sequence[
         by_color.setdefault(indicator_color(key), []).append(np.vstack([pts, gap]))
         frames.append({"type": "rect", "x0": x0, "x1": x0 + 1, "y0": y0, "y1": y0 + 1,
                        "layer": "below", "line": {"color": "#cbd5e1", "width": 1}})
-        now = f"{y[-1]:.3g}" if y.size else "–"
+        suffix = _suffix(indicator_unit(key)[1])
+        now = f"{y[-1]:.3g}{suffix}" if y.size else "–"
         notes.append({"text": f"<b>{label}</b>", "x": x0, "y": y0 + 1.2, "xanchor": "left",
                       "yanchor": "bottom", "showarrow": False, "font": {"size": 10}})
-        notes.append({"text": f"now {now} · range {lo:.3g}–{hi:.3g}" if y.size else "not yet",
+        notes.append({"text": f"now {now} · range {lo:.3g}–{hi:.3g}{suffix}" if y.size
+                      else "not yet",
                       "x": x0, "y": y0 + 1, "xanchor": "left", "yanchor": "bottom",
                       "showarrow": False, "font": {"size": 9, "color": "#64748b"}})
         for e in sorted({int(e) for e in alert_epochs}):
@@ -244,8 +285,8 @@ def indicator_panel(epochs: pd.DataFrame, keys: Sequence[str], labels: Sequence[
 def indicator_overlay(epochs: Mapping[str, pd.DataFrame], key: str, label: str = "",
                       title: str = "") -> go.Figure:
     """One indicator of several runs overlaid, one colour per run (in the mapping's order);
-    label: the y-axis title (default the key). Runs that never measured it get no line;
-    epochs that did not measure it are skipped."""
+    label: the y-axis title (default the key), with the indicator's unit if it has one. Runs
+    that never measured it get no line; epochs that did not measure it are skipped."""
     traces = []
     for i, (run, df) in enumerate(epochs.items()):
         x, y = indicator_xy(df, key)
@@ -255,5 +296,5 @@ def indicator_overlay(epochs: Mapping[str, pd.DataFrame], key: str, label: str =
                            "marker": {"size": 5}})
     layout = base_layout(title, 320, legend={"orientation": "h", "y": -0.2, "x": 0},
                      xaxis={"title": {"text": "epoch"}},
-                     yaxis={"title": {"text": label or key}})
+                     yaxis={"title": {"text": indicator_axis_title(key, label or key)}})
     return go.Figure(data=traces, layout=layout)

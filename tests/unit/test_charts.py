@@ -5,6 +5,8 @@ from __future__ import annotations
 import colorsys
 import json
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -24,11 +26,19 @@ from darts_engine.model.genotype import (
     softmax,
 )
 from darts_engine.viz.alphas import alpha_heatmap, edge_weight_lines, param_free_mass
-from darts_engine.viz.cells import cell_dot, cell_dots, derive, stage_cells
+from darts_engine.viz.cells import (
+    CELL_FONT,
+    GRAPHVIZ_FONT_CSS,
+    cell_dot,
+    cell_dots,
+    derive,
+    stage_cells,
+)
 from darts_engine.viz.curves import (
     compare_curves,
     downsample,
     ema,
+    format_indicator,
     indicator_overlay,
     indicator_panel,
     training_curves,
@@ -40,7 +50,12 @@ from darts_engine.viz.palette import (
     op_color,
     run_color,
 )
-from darts_engine.viz.tables import config_differences, genotype_diff, summary_table
+from darts_engine.viz.tables import (
+    config_differences,
+    genotype_diff,
+    launched_pairs,
+    summary_table,
+)
 from tests.helpers import array
 
 
@@ -172,6 +187,18 @@ def test_edge_weight_lines_one_panel_per_edge_one_line_per_op(t):
     assert x[0] == pytest.approx(frame["x0"]) and x[-1] == pytest.approx(frame["x1"])
 
 
+def test_edge_weight_lines_write_their_time_range_rounded():
+    """α snapshots fall mid-epoch (step / steps per epoch): the range reads 0.7 to 7.9, and a
+    whole epoch without a decimal, not 0.714 / 7.86."""
+    ops, edges = NB201_OPS, SPACES.get("nb201").edge_labels
+    w = softmax(np.zeros((3, 6, 5)))
+    for t, shown in (([5 / 7, 3.0, 55 / 7], ["epoch 0.7", "epoch 7.9"]),
+                     ([1.0, 4.0, 8.0], ["epoch 1", "epoch 8"])):
+        fig = figure_json(edge_weight_lines(np.array(t), w, ops, edges))
+        texts = [a["text"] for a in fig["layout"]["annotations"]]
+        assert [x for x in texts if x.startswith("epoch")] == shown
+
+
 def test_training_curves_raw_faint_under_smoothed():
     steps = pd.DataFrame({"step": np.arange(1, 21), "train_loss": np.linspace(2, 1, 20),
                           "train_acc": np.linspace(0.1, 0.6, 20)})
@@ -221,6 +248,43 @@ def test_cell_dot_nb201_has_no_concat_node():
                        (("avg_pool_3x3", 0), ("skip_connect", 1), ("nor_conv_1x1", 2))))
     dot = cell_dot(genotype_ops(g)["cell"], topology=NB201_CELL)
     assert len(_dot_edges(dot)) == 6 and "out" not in dot
+
+
+def _fontsizes(dot: str) -> list[float]:
+    return [float(x) for x in re.findall(r"fontsize=([\d.]+)", dot)]
+
+
+def test_cell_dot_fonts_are_large_enough_for_a_projector():
+    """Node, op and title fonts of at least 20 pt; the NB201 cell is drawn top to bottom (left
+    to right its six labelled edges make it ~1000 px wide, and the page scales it down to fit
+    a column)."""
+    nb = NB201Genotype(((("skip_connect", 0),), (("nor_conv_3x3", 0), ("none", 1)),
+                        (("avg_pool_3x3", 0), ("skip_connect", 1), ("nor_conv_1x1", 2))))
+    for dot in (cell_dot(genotype_ops(DARTS_G)["normal"], topology=DARTS_CELL, title="normal"),
+                cell_dot(genotype_ops(nb)["cell"], topology=NB201_CELL, title="cell")):
+        assert len(_fontsizes(dot)) == 3 and min(_fontsizes(dot)) >= 20
+    assert "rankdir=TB" in cell_dot(genotype_ops(nb)["cell"], topology=NB201_CELL)
+    assert "rankdir=LR" in cell_dot(genotype_ops(DARTS_G)["normal"], topology=DARTS_CELL)
+    assert min(CELL_FONT.values()) >= 20
+    # Streamlit's container CSS (`* { font-size: 0.6rem }`) beats the SVG attribute: the pages'
+    # CSS gives each label the size its DOT attribute names (checked in Chromium by hand).
+    for n in CELL_FONT.values():
+        assert f'text[font-size="{n}.00"] {{ font-size: {n}px; }}' in GRAPHVIZ_FONT_CSS
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed")
+def test_cell_dot_labels_render_at_least_16px_in_a_half_page_column():
+    """Rendered by Graphviz and scaled to a 620 px column (a half of a 1400 px page, as Live's
+    heatmap | cell row and a Compare of two runs are), the smallest label is >= 16 px."""
+    nb = NB201Genotype(((("nor_conv_3x3", 0),), (("avg_pool_3x3", 0), ("nor_conv_1x1", 1)),
+                        (("avg_pool_3x3", 0), ("avg_pool_3x3", 1), ("avg_pool_3x3", 2))))
+    for dot in (cell_dot(genotype_ops(DARTS_G)["normal"], topology=DARTS_CELL, title="normal"),
+                cell_dot(genotype_ops(nb)["cell"], topology=NB201_CELL, title="cell")):
+        svg = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True,
+                             check=True, timeout=30).stdout
+        width_pt = float(re.search(r'<svg width="([\d.]+)pt"', svg).group(1))
+        smallest = min(float(x) for x in re.findall(r'font-size="([\d.]+)"', svg))
+        assert smallest * 620 / width_pt >= 16, (width_pt, smallest)
 
 
 def test_alpha_rows_match_the_spaces_edge_labels():
@@ -335,13 +399,26 @@ def test_summary_table_and_config_differences():
     assert list(table.columns) == ["bi", "single"]
     assert table.loc["final val accuracy", "bi"] == "40.0%"
     assert table.loc["best val accuracy", "bi"] == "50.0%"
-    assert table.loc["skip_connect in cell cell", "bi"] == "3"
-    assert table.loc["parameter-free ops in cell cell", "bi"] == "5"
+    assert table.loc["skip_connect in the cell", "bi"] == "3"       # NB201's cell is "cell"
+    assert table.loc["parameter-free ops in the cell", "bi"] == "5"
     assert table.loc["parameter-free α mass (cell)", "bi"] == "0.60"
     assert table.loc["wall time", "bi"] == "1m 05s"
     assert table.loc["algorithm", "single"] == "single"
     lr = summary_table({"a": run, "b": dict(run, config=dict(base, arch_lr=0.1))})
     assert lr.loc["config · arch_lr"].tolist() == ["0.01", "0.1"]
+
+
+def test_launched_pairs_are_neighbours_that_differ_only_in_the_algorithm():
+    base = {"space": "nb201", "algorithm": "bilevel-1st", "seed": 0, "name": "demo"}
+    runs = [{"id": "r5", "config": dict(base, algorithm="single")},   # newest first
+            {"id": "r4", "config": base},
+            {"id": "r3", "config": dict(base, algorithm="single", seed=1)},
+            {"id": "r2", "config": base},                               # another seed
+            {"id": "r1", "config": {"kind": "retrain", "recipe": "nb201-eval"}}]
+    assert launched_pairs(runs) == [("r4", "r5")]
+    both_single = [dict(runs[0], id="x"), runs[0]]
+    assert launched_pairs(both_single) == [] and launched_pairs([]) == []
+    assert launched_pairs(runs[:2][::-1]) == [("r4", "r5")]           # either order
 
 
 def test_summary_table_shows_each_runs_declared_headline_with_its_scale_unit_and_direction():
@@ -415,6 +492,23 @@ def test_indicator_panel_of_an_unmeasured_indicator_says_not_yet():
     assert "not yet" in [a["text"] for a in fig["layout"]["annotations"]]
     with pytest.raises(ValueError, match="one label per key"):
         indicator_panel(indicator_epochs(), ["disc_gap"], [])
+
+
+def test_accuracy_gap_indicators_are_shown_in_percentage_points():
+    """train − val accuracy and the discretisation gap are recorded as fractions (as val_acc
+    is) and shown in percentage points; the derived cell's accuracy in %; others as recorded."""
+    df = pd.DataFrame({"epoch": [0, 1], "ind_train_val_gap": [0.02, 0.0122],
+                       "ind_disc_val_acc": [0.5, 0.975], "ind_skip_mass.cell": [0.2, 0.3]})
+    assert format_indicator("train_val_gap", 0.0122) == "1.22 pp"
+    assert format_indicator("disc_val_acc", 0.975) == "97.5%"
+    assert format_indicator("skip_mass.cell", 0.3) == "0.3"
+    fig = figure_json(indicator_panel(df, ["train_val_gap", "skip_mass.cell"], ["gap", "skip"]))
+    texts = [a["text"] for a in fig["layout"]["annotations"]]
+    assert "now 1.22 pp · range 1.22–2 pp" in texts and "now 0.3 · range 0.2–0.3" in texts
+    overlay = figure_json(indicator_overlay({"a": df}, "train_val_gap", "gap"))
+    np.testing.assert_allclose(array(overlay["data"][0]["y"]), [2.0, 1.22])
+    assert overlay["layout"]["yaxis"]["title"]["text"] == "gap (percentage points)"
+    assert df["ind_train_val_gap"].tolist() == [0.02, 0.0122]   # the table is not changed
 
 
 def test_indicator_overlay_one_line_per_run_that_measured_it():
