@@ -27,10 +27,10 @@ from darts_engine.train.presets import story_indicator
 from darts_engine.train.retrain import RECIPES, preset
 from darts_engine.truth.base import TruthError
 from darts_engine.viz.alphas import alpha_heatmap
-from darts_engine.viz.cells import cell_dots
+from darts_engine.viz.cells import GRAPHVIZ_FONT_CSS, cell_dots
 from darts_engine.viz.curves import compare_curves, indicator_overlay
 from darts_engine.viz.images import strip_panels
-from darts_engine.viz.tables import genotype_diff, summary_table
+from darts_engine.viz.tables import genotype_diff, launched_pairs, summary_table
 from darts_engine.viz.truth import truth_overlay
 from pages import common
 from pages.seedbands import seed_bands_section
@@ -346,11 +346,21 @@ def _panel(run_ids: list[str], was_active: bool) -> None:
         st.warning(message)
 
 
+def _newest_pair(ids: list[str]) -> list[str]:
+    """[bi-level id, single-level id] of the newest pair launched together (ids: newest
+    first), or [] when there is none."""
+    declared = common.store().declarations()
+    pairs = launched_pairs([{"id": r, "config": declared[r]["config"]}
+                            for r in ids if r in declared])
+    return list(pairs[0]) if pairs else []
+
+
 def _select() -> None:
     common.set_url_runs("runs", st.session_state["compare_runs"])
 
 
 common.require_app()
+st.html(GRAPHVIZ_FONT_CSS)  # the cell drawings' fonts as their DOT sets them
 st.header("Compare")
 runs = common.list_runs()
 if runs.empty:
@@ -361,6 +371,8 @@ labels = {r["id"]: common.run_label(r) for r in runs.to_dict("records")}
 wanted = [r for r in common.url_runs("runs") if r in ids][:MAX_RUNS]
 if wanted:
     st.session_state["compare_runs"] = wanted
+elif "compare_runs" not in st.session_state:  # opened without a selection: the newest pair
+    st.session_state["compare_runs"] = _newest_pair(ids)
 chosen = st.multiselect("Runs to compare (2–4)", ids, key="compare_runs",
                         format_func=labels.get, max_selections=MAX_RUNS, on_change=_select,
                         placeholder="Pick two to four runs")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from darts_engine.config import ConfigError
@@ -28,11 +29,16 @@ from darts_engine.runs.views import RunView
 from darts_engine.train.retrain import RECIPES, preset
 from darts_engine.truth.base import TruthError
 from darts_engine.viz.alphas import alpha_heatmap
-from darts_engine.viz.cells import cell_dots, stage_cells
-from darts_engine.viz.curves import indicator_panel, training_curves
+from darts_engine.viz.cells import GRAPHVIZ_FONT_CSS, cell_dots, stage_cells
+from darts_engine.viz.curves import (
+    format_indicator,
+    indicator_panel,
+    indicator_unit,
+    training_curves,
+)
 from darts_engine.viz.images import strip_panels
 from darts_engine.viz.palette import EDGE_WEIGHT_LABEL
-from darts_engine.viz.tables import format_duration
+from darts_engine.viz.tables import format_duration, launched_pairs
 from darts_engine.viz.truth import truth_curves
 from pages import common
 
@@ -393,9 +399,8 @@ def indicators_section(view: RunView, status: dict[str, Any]) -> None:
     if not keys:
         st.info("Indicators appear when the first epoch ends.")
         return
-    chosen = [k for k in st.session_state.get("live_indicators") or [] if k in keys]
-    st.session_state["live_indicators"] = chosen or common.headline_indicators(
-        keys, view.config.get("space", ""))
+    st.session_state["live_indicators"] = _indicator_selection(view.run["id"], keys,
+                                                               view.config.get("space", ""))
     shown = st.multiselect(
         "Indicators shown", keys, key="live_indicators", format_func=common.indicator_label,
         help="The headline collapse signals are preselected; every indicator the run records "
@@ -406,17 +411,37 @@ def indicators_section(view: RunView, status: dict[str, Any]) -> None:
     for i, key in enumerate(shown):
         values = view.epochs[f"ind_{key}"].dropna()
         cols[i % 5].metric(common.indicator_label(key),
-                           "–" if values.empty else f"{float(values.iloc[-1]):.3g}",
+                           "–" if values.empty else format_indicator(key, values.iloc[-1]),
                            help=common.indicator_help(key))
     st.caption("Each panel: one indicator by epoch, scaled to its own range (written under its "
                "name). Red dashes mark the epochs an alert fired. The ? beside a value explains "
                "what it measures and what collapse looks like. Indicators measured every few "
-               "epochs show only those epochs.")
+               "epochs show only those epochs."
+               + (" Accuracy differences are in percentage points (pp)."
+                  if any(indicator_unit(k)[1] == "pp" for k in shown) else ""))
     alert_epochs = alerts["epoch"].astype(int).tolist() if len(alerts) else []
     st.plotly_chart(indicator_panel(view.epochs, shown,
                                     [common.indicator_label(k) for k in shown],
                                     alert_epochs),
                     key="live_indicator_panel", config={"displayModeBar": False})
+
+
+def _indicator_selection(run_id: str, keys: list[str], space: str) -> list[str]:
+    """The indicators to select: the person's selection (of this run's keys), plus the headline
+    indicators that were not offered before (λmax and the discretisation gap are measured every
+    few epochs, so they appear later than the rest). A headline indicator that was offered and
+    is not selected was removed by the person and stays removed. What was offered is kept per
+    run in session state; Streamlit drops the widget's state when another page was open,
+    and then the headline indicators are selected afresh."""
+    offered: dict[str, list[str]] = st.session_state.setdefault("live_indicators_offered", {})
+    if "live_indicators" not in st.session_state:  # first time, or back from another page
+        offered.clear()
+    before = set(offered.get(run_id, ()))
+    chosen = [k for k in st.session_state.get("live_indicators") or [] if k in keys]
+    chosen += [k for k in common.headline_indicators(keys, space)
+               if k not in before and k not in chosen]
+    offered[run_id] = list(keys)
+    return chosen
 
 
 def genotype_section(view: RunView, status: dict[str, Any]) -> None:
@@ -459,16 +484,27 @@ def _pick_run() -> str | None:
         return None
     ids = runs["id"].tolist()
     wanted = common.url_runs("run")
-    if wanted and wanted[0] in ids:
-        default = wanted[0]
-    else:
-        active = runs.loc[runs["status"].map(is_active), "id"].tolist()
-        default = (active or ids)[0]
+    default = wanted[0] if wanted and wanted[0] in ids else _default_run(runs)
     labels = {r["id"]: common.run_label(r) for r in runs.to_dict("records")}
     st.session_state["live_run"] = default
     run_id = st.selectbox("Run", ids, key="live_run", format_func=labels.get,
                           label_visibility="collapsed", on_change=_select_run)
     return run_id
+
+
+def _default_run(runs: pd.DataFrame) -> str:
+    """The run Live opens on without ?run=: the newest active run (the newest run when none is
+    active); for a pair launched together, its bi-level member, as Compare lists it first (the
+    pair is launched bi-level first, so its single-level run is the newer one)."""
+    ids = runs["id"].tolist()
+    active = runs.loc[runs["status"].map(is_active), "id"].tolist()
+    default = (active or ids)[0]
+    declared = common.store().declarations()
+    rows = [{"id": r, "config": declared[r]["config"]} for r in ids if r in declared]
+    for bi, single in launched_pairs(rows):
+        if default == single and (bi in active or not active):
+            return bi
+    return default
 
 
 def _select_run() -> None:
@@ -489,6 +525,7 @@ def _panel(run_id: str, was_active: bool) -> None:
 
 
 common.require_app()
+st.html(GRAPHVIZ_FONT_CSS)  # the cell drawings' fonts as their DOT sets them
 st.header("Live")
 if (run_id := _pick_run()) is not None:
     common.set_url_runs("run", [run_id])

@@ -16,6 +16,7 @@ import streamlit as st
 
 from darts_engine.runs.store import RunNotFound
 from darts_engine.runs.views import RunView
+from darts_engine.viz.curves import UNIT_NAMES, indicator_unit
 from darts_engine.viz.sweeps import seed_band_figure, seed_groups
 from pages import common
 
@@ -71,11 +72,14 @@ def seed_bands_section(views: dict[str, RunView], labels: dict[str, str]) -> Non
                      "to the largest value, or the mean ∓ the sample standard deviation.")
     show_runs = right.checkbox("Raw runs", key="seedbands_raw",
                                help="Also draw each run of a group as a thin line.")
-    meta = metrics.get(column, {})
+    if column in metrics:
+        unit, scale = str(metrics[column].get("unit", "")), float(metrics[column].get("scale", 1.0))
+    else:  # an indicator: accuracy gaps in percentage points, as on Live and Compare
+        scale, unit = indicator_unit(column[len("ind_"):])
+        unit = UNIT_NAMES.get(unit, unit)
     curves = {labels.get(rid, rid): v.epochs for rid, v in views.items()}
     st.plotly_chart(seed_band_figure(groups, curves, column, kind, show_runs, label=label(column),
-                                     unit=str(meta.get("unit", "")),
-                                     scale=float(meta.get("scale", 1.0))),
+                                     unit=unit, scale=scale),
                     key="seedbands_chart")
     sizes = ", ".join(f"{g.label}: {len(g.run_ids)} seeds" for g in groups)
     st.caption(f"Groups of runs whose configs differ only in seed ({sizes}).")
