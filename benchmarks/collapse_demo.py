@@ -1,7 +1,7 @@
 """Run the collapse demo pair headless and print its per-epoch indicator tables.
 
-    python benchmarks/collapse_demo.py                      # the preset, both runs concurrently
-    python benchmarks/collapse_demo.py --sequential --every 5 --set epochs=40 --set augment=true
+    .venv/bin/python benchmarks/collapse_demo.py            # the preset, both runs concurrently
+    .venv/bin/python benchmarks/collapse_demo.py --sequential --every 5 --set seed=0
 
 The pair is the launch page's "Collapse demo" preset (darts_engine/train/presets.py) run twice with
 the same seed: bi-level first order and single-level, on CPU with one thread each, in two
@@ -18,7 +18,7 @@ each cell's CIFAR-10 accuracy in the configured truth table ($DARTBOARD_TRUTH, e
 labelled analog-nasbench proxy when installed). `--seeds N` retrains every cell with N seeds
 (mean ± std), to tell a gap from noise.
 
-    python benchmarks/collapse_demo.py --retrain --seeds 3 --set epochs=20
+    .venv/bin/python benchmarks/collapse_demo.py --retrain --seeds 3 --set epochs=20
 """
 
 from __future__ import annotations

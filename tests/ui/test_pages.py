@@ -301,7 +301,7 @@ def test_compare_overlays_a_chosen_indicator(app, home, runs):
     ids = [runs["bi"], runs["single"]]
     at = app("pages/compare.py", runs=",".join(ids))
     picker = at.selectbox(key="compare_indicator")
-    # runs from no preset open on parameter-free mass (the collapse story's indicator)
+    # runs from no preset open on parameter-free mass (DEFAULT_INDICATOR)
     assert picker.value == "pf_mass.cell" and "none mass" in picker.options
     picker.set_value("entropy.cell").run()
     store = RunStore(home)

@@ -4,6 +4,7 @@ click away on the launch page, and the compare page opening on the indicator the
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -44,12 +45,18 @@ def test_preset_names_a_registered_indicator_and_cites_no_internal_file(name):
         assert "ALGORITHMS.md" not in text
 
 
-def test_collapse_demo_is_about_parameter_free_mass_and_says_how_it_was_measured():
+def test_collapse_demo_is_about_none_mass_and_says_how_it_was_measured():
+    """The measured text's structure, not its numbers (they go stale with the engine): the
+    default seed, both runs of the pair, measured values as `a → b`, and a command a new user
+    can paste (the README installs into .venv, so a bare `python` may not have torch)."""
     demo = PRESETS[DEMO]
-    assert demo.indicator == "pf_mass"
-    assert "0.63 → 0.75" in demo.measured and "seed 2" in demo.measured.lower()
+    assert demo.indicator == "none_mass"
+    text = demo.measured
+    assert f"seed {preset_values(DEMO)['seed']} (the default)" in text.lower()
+    assert "**bi-level**" in text.lower() and "**single-level**" in text.lower()
+    assert re.search(r"\d\.\d+ → \d\.\d+", text)
     argv = shlex.split(demo.reproduce)
-    assert argv[0] == "python" and (ROOT / argv[1]).is_file()
+    assert argv[0] == ".venv/bin/python" and (ROOT / argv[1]).is_file()
 
 
 def test_a_run_is_traced_to_its_preset_by_name_then_by_settings():
@@ -60,7 +67,7 @@ def test_a_run_is_traced_to_its_preset_by_name_then_by_settings():
     assert preset_of(renamed) == DARTS                                # by its settings
     assert preset_of({**renamed, "epochs": 7}) is None                # changed: no preset
     assert preset_of(tiny().to_dict()) is None
-    assert story_indicator([demo, {**demo, "algorithm": "single"}]) == "pf_mass"
+    assert story_indicator([demo, {**demo, "algorithm": "single"}]) == "none_mass"
     assert story_indicator([preset_values(DARTS)] * 2) == "skip_mass"
     assert story_indicator([demo, preset_values(DARTS)]) == DEFAULT_INDICATOR  # two stories
     assert story_indicator([tiny().to_dict()] * 2) == DEFAULT_INDICATOR == "pf_mass"
@@ -89,7 +96,7 @@ def test_launch_shows_the_short_description_and_what_we_measured(app):
     assert PRESETS[DEMO].description.replace("\n", "  \n") in captions
     measured = [e for e in at.expander if e.label == "What we measured"]
     assert len(measured) == 1
-    assert any("0.63 → 0.75" in m.value for m in measured[0].markdown)
+    assert any(m.value == PRESETS[DEMO].measured for m in measured[0].markdown)
     assert [c.value for c in measured[0].code] == [PRESETS[DEMO].reproduce]
 
     at.selectbox(key="launch_preset").set_value("Quick look (seconds)").run()
@@ -100,7 +107,7 @@ def test_compare_opens_on_the_indicator_of_the_runs_preset(app, home, filled):
     shutil.copytree(filled[0], home)
     ids = filled[1]
     at = app("pages/compare.py", runs=",".join(ids["demo"]))
-    assert at.selectbox(key="compare_indicator").value == "pf_mass.cell"  # not skip mass
+    assert at.selectbox(key="compare_indicator").value == "none_mass.cell"  # not skip mass
     at.selectbox(key="compare_indicator").set_value("entropy.cell").run()
     assert at.selectbox(key="compare_indicator").value == "entropy.cell"  # a choice sticks
 
