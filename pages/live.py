@@ -349,8 +349,8 @@ def truth_section(view: RunView, status: dict[str, Any]) -> None:
         return
     if table is None:
         st.caption(f"No truth table configured: set `{common.TRUTH_ENV}` to a NATS-Bench "
-                   "fast-mode folder, a NAS-Bench-201 .pth or a CSV from `python -m "
-                   "darts_engine truth export`, or enter its path above.")
+                   "fast-mode folder, a NAS-Bench-201 .pth or a CSV from `.venv/bin/python "
+                   "-m darts_engine truth export`, or enter its path above.")
         return
     if view.epochs.empty:
         st.info("The true accuracy of the derived cell appears when the first epoch ends.")
