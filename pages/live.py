@@ -394,7 +394,8 @@ def indicators_section(view: RunView, status: dict[str, Any]) -> None:
     for a in alerts.itertuples():
         rule = common.alert_rule(a.rule)
         st.markdown(f":red-badge[:material/warning: epoch {int(a.epoch) + 1} · {rule['name']}] "
-                    f"{a.message} — *{rule['source']}*", help=rule["explanation"] or None)
+                    f"{a.message} — *{rule['source'] or 'unknown rule'}* · "
+                    "[see the Guide](/guide#alerts)", help=rule["explanation"] or None)
     keys = common.indicator_keys(view.epochs.columns)
     if not keys:
         st.info("Indicators appear when the first epoch ends.")

@@ -40,7 +40,7 @@ class Condition:
 class AlertRule:
     name: str
     title: str
-    source: str
+    source: str                    # the paper (the Guide explains the rule; it cites this)
     explanation: str
     check: Callable[[Rows, SearchConfig], Condition | None]
 
@@ -128,22 +128,19 @@ def pf_mass_threshold(rows: Rows, cfg: SearchConfig) -> Condition | None:
 
 
 RULES: tuple[AlertRule, ...] = (
-    AlertRule("darts+-skip", "DARTS+: ≥ 2 skip connections", "DARTS+ (Liang et al. 2019); "
-              "see the Guide",
+    AlertRule("darts+-skip", "DARTS+: ≥ 2 skip connections", "DARTS+ (Liang et al. 2019)",
               "Stop when the derived normal cell (NB201: the cell) has at least "
               "alert_skip_count skip_connect edges: more skips mean a shallower, weaker network.",
               darts_plus_skip),
-    AlertRule("darts+-stable", "DARTS+: ranking stable", "DARTS+ (Liang et al. 2019); "
-              "see the Guide",
+    AlertRule("darts+-stable", "DARTS+: ranking stable", "DARTS+ (Liang et al. 2019)",
               "Stop when every edge has kept the same order of learnable ops for stable_epochs "
               "epochs: the decision is made, further epochs only let parameter-free ops grow.",
               darts_plus_stable),
-    AlertRule("darts-es", "DARTS-ES: curvature rising", "RobustDARTS (Zela et al. 2020, §4); "
-              "see the Guide",
+    AlertRule("darts-es", "DARTS-ES: curvature rising", "RobustDARTS (Zela et al. 2020, §4)",
               "Stop when the local average of λmax (needs hessian_every > 0) grew by more than "
               "alert_es_factor within 4 measurements: the search is heading into a sharp region "
               "that loses accuracy when discretised.", darts_es),
-    AlertRule("pf-mass", "Parameter-free mass threshold", "user threshold; see the Guide",
+    AlertRule("pf-mass", "Parameter-free mass threshold", "a threshold you set",
               "Alert when the mean softmax weight on parameter-free ops of any cell type "
               "exceeds alert_pf_mass.", pf_mass_threshold),
 )
@@ -168,9 +165,11 @@ def check_alerts(rows: Rows, cfg: SearchConfig) -> list[Fired]:
 
 def alert_line(epoch: int, rule: str, message: str, action: str = "alert") -> str:
     """One fired alert as one line of text (the CLI prints it): epoch 1-based, as the progress
-    lines and the dashboard count, then the message and the rule's source."""
+    lines and the dashboard count, then the message, the rule's source and where it is
+    explained (the dashboard's Guide; the Live page links there instead)."""
     source = next((r.source for r in RULES if r.name == rule), "")
-    return (f"alert epoch {epoch + 1}: {message}" + (f" — {source}" if source else "")
+    return (f"alert epoch {epoch + 1}: {message}"
+            + (f" — {source}; see the dashboard's Guide, Alerts" if source else "")
             + (" · the run stops" if action == "stop" else ""))
 
 

@@ -266,6 +266,7 @@ def test_live_indicator_panel_shows_sparklines_and_the_alert_that_fired(app, hom
     message = fired.loc[fired["rule"] == "pf-mass", "message"].iloc[0]
     source = next(r["source"] for r in rule_docs() if r["name"] == "pf-mass")
     assert "red-badge" in badge and message in badge and source in badge
+    assert "[see the Guide](/guide#alerts)" in badge
     assert "ALGORITHMS.md" not in badge
     labels = [m.label for m in at.metric]
     assert "skip_connect mass" in labels and "none mass" in labels

@@ -133,12 +133,14 @@ def test_darts_es_compares_with_a_partial_earlier_window_as_the_reference_does()
     assert _first_alert(_rows(dict(measured), 121)) == (77, 11)
 
 
-def test_alert_sources_cite_papers_and_the_guide():
+def test_alert_sources_cite_papers_and_the_cli_line_points_to_the_guide():
     from darts_engine.monitor.alerts import RULES, alert_line
 
     for rule in RULES:
         assert "ALGORITHMS" not in rule.source + rule.explanation
-        assert "Guide" in rule.source
+        assert "Guide" not in rule.source           # the Guide shows the source: no self-citation
+        assert alert_line(0, rule.name, "m").endswith(f"{rule.source}; see the dashboard's "
+                                                      "Guide, Alerts")
     es = next(r for r in RULES if r.name == "darts-es")
     assert "Zela et al. 2020" in es.source
     assert "Zela et al. 2020" in alert_line(22, "darts-es", "DARTS-ES: curvature rising")
