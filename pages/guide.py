@@ -11,6 +11,7 @@ from darts_engine import ALGORITHMS, DATASETS, METHODS, RELAXATIONS, SPACES, TAS
 from darts_engine.monitor.alerts import rule_docs
 from darts_engine.monitor.indicators import indicator_docs
 from darts_engine.registries import ALERT_ACTIONS
+from darts_engine.viz.curves import UNIT_NAMES
 from pages import common
 
 DARTS_TEXT = r"""
@@ -159,7 +160,8 @@ for doc in indicator_docs():
     scope = "one value per cell type" if doc["per_cell"] else "one value per run"
     entry(doc["title"], doc["name"],
           f"{doc['what']}\n\n*Collapse:* {doc['collapse']}\n\n*Source:* {doc['source']}. "
-          f"Measured {how_often(doc['every'])}, {scope}.")
+          f"Measured {how_often(doc['every'])}, {scope}"
+          + (f"; shown in {UNIT_NAMES.get(doc['unit'], doc['unit'])}." if doc["unit"] else "."))
 
 st.header("Alerts", anchor="alerts")
 st.markdown("Rules checked after every epoch. What happens when one fires is the run's "

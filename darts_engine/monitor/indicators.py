@@ -199,17 +199,22 @@ class Indicator:
     # None: computed by the tracker from the model or the step records, not from a CellState
     fn: Callable[[CellState], float] | None = None
     every: str = "epoch"           # "epoch", or the config field that sets how often
+    # How it is displayed: recorded value × scale, in unit ("" unitless; "pp" percentage
+    # points). Accuracy gaps are recorded as fractions and shown as the accuracies are, in %.
+    unit: str = ""
+    scale: float = 1.0
 
     def doc(self) -> dict[str, Any]:
         return {"name": self.name, "title": self.title, "what": self.what,
                 "collapse": self.collapse, "source": self.source, "per_cell": self.per_cell,
-                "every": self.every}
+                "every": self.every, "unit": self.unit}
 
 
 def _reg(name: str, title: str, what: str, collapse: str, source: str, *, per_cell: bool = True,
-         fn: Callable[[CellState], float] | None = None, every: str = "epoch") -> None:
-    INDICATORS.register(name, Indicator(name, title, what, collapse, source, per_cell, fn, every),
-                        title)
+         fn: Callable[[CellState], float] | None = None, every: str = "epoch", unit: str = "",
+         scale: float = 1.0) -> None:
+    INDICATORS.register(name, Indicator(name, title, what, collapse, source, per_cell, fn, every,
+                                        unit, scale), title)
 
 
 _DARTS_PLUS = ("DARTS+ (Liang et al. 2019, arXiv 1909.06035): its two early-stopping criteria, "
@@ -309,7 +314,8 @@ _reg("weight_grad_norm", "Weight gradient norm",
 _reg("train_val_gap", "Supernet train − validation accuracy",
      "Training accuracy of the epoch minus validation accuracy of the supernet.",
      "A growing gap means the weights overfit: DARTS+ blames collapse on exactly this.",
-     "DARTS+ (Liang et al. 2019): collapse as overfitting of bi-level search", per_cell=False)
+     "DARTS+ (Liang et al. 2019): collapse as overfitting of bi-level search", per_cell=False,
+     unit="pp", scale=100.0)
 _reg("hessian_eig", "λmax of the validation-loss Hessian in α",
      "The largest eigenvalue of ∇²_α L_val on the same fixed held-out batch(es) each time "
      "(+ α weight decay): how sharp the loss landscape is along α.",
@@ -323,13 +329,13 @@ _reg("disc_val_acc", "Validation accuracy of the derived cell",
      "BN statistics recomputed), without retraining.",
      "Drops below the supernet's accuracy when the supernet relied on a mixture it will not "
      "keep.", "SDARTS (Chen & Hsieh 2020); FairDARTS (Chu et al. 2020)", per_cell=False,
-     every="gap_every")
+     every="gap_every", unit="%", scale=100.0)
 _reg("disc_gap", "Discretisation gap",
      "Supernet validation accuracy minus that of the discretised network with the same weights.",
      "Large when α is undecided or the loss is sharp in α; SDARTS, MS-DARTS and FairDARTS all "
      "try to shrink it.",
      "SDARTS (Chen & Hsieh 2020); FairDARTS (Chu et al. 2020); MS-DARTS (Hsieh et al. 2021)",
-     per_cell=False, every="gap_every")
+     per_cell=False, every="gap_every", unit="pp", scale=100.0)
 
 
 def indicator_key(name: str, cell: str | None = None) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..registries import INDICATORS
 from .palette import (
     ALERT_COLOR,
     PANEL_GAP_X,
@@ -169,23 +170,18 @@ def compare_curves(epochs: Mapping[str, pd.DataFrame], title: str = "",
     return go.Figure(data=traces, layout=layout)
 
 
-# How an indicator is displayed: name -> (display scale, unit). The stored values stay as the
-# tracker records them (monitor/tracker.py): accuracies and their differences as fractions,
-# shown here as the accuracies elsewhere are, in % (a difference in percentage points). The
-# indicator declarations (monitor/indicators.py) carry no unit; this table is the one place
-# the pages read it from (indicator_unit). Indicators not listed are shown as recorded.
-INDICATOR_UNITS: dict[str, tuple[float, str]] = {
-    "train_val_gap": (100.0, "pp"),    # train − validation accuracy of the supernet
-    "disc_gap": (100.0, "pp"),         # supernet − derived-cell validation accuracy
-    "disc_val_acc": (100.0, "%"),      # the derived cell's validation accuracy
-}
 UNIT_NAMES = {"pp": "percentage points", "%": "%"}
 
 
 def indicator_unit(key: str) -> tuple[float, str]:
-    """(display scale, unit) of an indicator key ('disc_gap', 'skip_mass.normal'): (1, '')
-    for unitless ones."""
-    return INDICATOR_UNITS.get(key.partition(".")[0], (1.0, ""))
+    """(display scale, unit) of an indicator key ('disc_gap', 'skip_mass.normal'), from its
+    declaration (monitor/indicators.py): accuracy gaps recorded as fractions are shown in
+    percentage points; (1, '') for unitless ones and keys no indicator declares."""
+    name = key.partition(".")[0]
+    if name not in INDICATORS:
+        return 1.0, ""
+    indicator = INDICATORS.get(name)
+    return indicator.scale, indicator.unit
 
 
 def format_indicator(key: str, value: float) -> str:

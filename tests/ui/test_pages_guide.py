@@ -58,3 +58,13 @@ def test_every_registered_entry_is_explained(guide, kind, names, title):
 
 def test_guide_cites_no_file_outside_the_product(guide):
     assert "ALGORITHMS.md" not in page_text(guide)
+
+
+def test_indicators_with_a_display_unit_say_it_and_the_guide_never_points_to_itself(guide):
+    text = markdown(guide)
+    shown_in = [n for n in INDICATORS.names() if INDICATORS.get(n).unit]
+    assert shown_in, "no indicator declares a display unit"
+    for name in shown_in:
+        entry = next(m.value for m in guide.markdown if f"`{name}`" in m.value)
+        assert "shown in " in entry, name
+    assert "see the Guide" not in text          # the page does not send the reader to itself

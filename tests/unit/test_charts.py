@@ -41,6 +41,7 @@ from darts_engine.viz.curves import (
     format_indicator,
     indicator_overlay,
     indicator_panel,
+    indicator_unit,
     training_curves,
 )
 from darts_engine.viz.palette import (
@@ -509,6 +510,21 @@ def test_accuracy_gap_indicators_are_shown_in_percentage_points():
     np.testing.assert_allclose(array(overlay["data"][0]["y"]), [2.0, 1.22])
     assert overlay["layout"]["yaxis"]["title"]["text"] == "gap (percentage points)"
     assert df["ind_train_val_gap"].tolist() == [0.02, 0.0122]   # the table is not changed
+
+
+def test_an_indicators_display_unit_comes_from_its_declaration():
+    """A plug-in's indicator declares its unit and scale; the charts need no table of their own."""
+    from darts_engine.monitor.indicators import Indicator
+    from darts_engine.registries import INDICATORS
+
+    INDICATORS.register("toy_gap", Indicator("toy_gap", "Toy gap", "w", "c", "s", per_cell=False,
+                                             unit="pp", scale=100.0))
+    try:
+        assert indicator_unit("toy_gap") == (100.0, "pp")
+        assert format_indicator("toy_gap", 0.031) == "3.1 pp"
+    finally:
+        INDICATORS.unregister("toy_gap")
+    assert indicator_unit("toy_gap") == indicator_unit("skip_mass.normal") == (1.0, "")
 
 
 def test_indicator_overlay_one_line_per_run_that_measured_it():
