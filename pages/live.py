@@ -8,7 +8,8 @@ scratch as a run of its own. A retrain run shows its recipe, the cell it trains 
 rerunning the page.
 
 Each section is a function of (view, status) listed in SECTIONS, so a panel is one function plus
-one list entry.
+one list entry; the collapse signals (truth, indicators) are in pages/live_signals.py, the
+plug-in artifacts' drawings (LFR stages, SR pictures) in pages/live_artifacts.py.
 """
 
 from collections.abc import Callable
@@ -19,28 +20,20 @@ import pandas as pd
 import streamlit as st
 
 from darts_engine.config import ConfigError
-from darts_engine.registries import METHODS, SPACES
+from darts_engine.registries import SPACES
 from darts_engine.runs.kinds import RETRAIN, recipe_for
-from darts_engine.runs.paths import data_root, resolve_inside
 from darts_engine.runs.states import RunState, is_active
 from darts_engine.runs.store import RunNotFound
-from darts_engine.runs.truth_view import is_nb201_space, truth_series
 from darts_engine.runs.views import RunView
 from darts_engine.train.retrain import RECIPES, preset
-from darts_engine.truth.base import TruthError
 from darts_engine.viz.alphas import alpha_heatmap
-from darts_engine.viz.cells import GRAPHVIZ_FONT_CSS, cell_dots, stage_cells
-from darts_engine.viz.curves import (
-    format_indicator,
-    indicator_panel,
-    indicator_unit,
-    training_curves,
-)
-from darts_engine.viz.images import strip_panels
+from darts_engine.viz.cells import GRAPHVIZ_FONT_CSS, cell_dots
+from darts_engine.viz.curves import training_curves
 from darts_engine.viz.palette import EDGE_WEIGHT_LABEL
 from darts_engine.viz.tables import format_duration, launched_pairs
-from darts_engine.viz.truth import truth_curves
 from pages import common
+from pages.live_artifacts import images_section, stages_section, unknown_artifacts_section
+from pages.live_signals import indicators_section, truth_section
 
 
 def _control(action: str, run_id: str) -> None:
@@ -244,72 +237,6 @@ def _cell_dots(view: RunView, i: int, edge_weights: dict[str, np.ndarray]) -> di
                      topology=SPACES.get(space).topology if space in SPACES else None)
 
 
-STAGE_KINDS = ("stage", "stage_cells")
-IMAGE_KINDS = ("image_strip", "image_strip_scores")
-KNOWN_KINDS = ("edge_weights", "edge_logits", *STAGE_KINDS, *IMAGE_KINDS)  # kinds drawn here
-
-
-def images_section(view: RunView, status: dict[str, Any]) -> None:
-    """Artifacts of kind image_strip (super-resolution): a fixed test crop as the run sees it
-    after each epoch, with each panel's PSNR against HR."""
-    for k, strip in enumerate(view.image_strips):
-        st.subheader("The pictures · " + strip.declaration.get("label", "image strip"))
-        epochs = [int(e) for e in strip.epochs]
-        epoch = epochs[-1]
-        if len(epochs) > 1:
-            epoch = st.select_slider("Epoch", epochs, value=epochs[-1],
-                                     format_func=lambda e: str(e + 1),
-                                     key=f"live_strip_epoch_{k}")
-        images, scores = strip.at(epoch)
-        panels = strip_panels(images, scores, strip.titles)
-        st.image([p for p, _ in panels], caption=[c for _, c in panels])
-        st.caption(f"Epoch {epoch + 1}. The same crop every epoch, enlarged by repeating pixels "
-                   "so that no smoothing hides the detail; PSNR on the Y channel against HR "
-                   "with a border of the scale cropped, as the validation PSNR.")
-
-
-def stages_section(view: RunView, status: dict[str, Any]) -> None:
-    """Artifacts of kind stage / stage_cells (LFR-DARTS): the stage searched now and the cell
-    each stage derived so far."""
-    if not any(k in view.artifacts for k in STAGE_KINDS):
-        return
-    method = view.config.get("method", "")
-    st.subheader("Cells per depth · "
-                 + (METHODS.get(method).label if method in METHODS else method))
-    cells = view.stage_cells
-    if view.stage is None or not cells:
-        st.info("The stages' cells appear when the first epoch ends.")
-        return
-    stage = int(view.stage[0])
-    n_stages = next(iter(cells.values())).shape[0]
-    state = status["state"]
-    # The current stage's cell is final only when the run completed (a stopped run resumes it).
-    current = "final" if state == RunState.COMPLETED else (
-        "searching" if is_active(state) else "unfinished")
-    st.markdown(f"Now: **stage {stage + 1} of {n_stages}**"
-                + ("" if is_active(state) else f" (run {state})"))
-    st.caption("Cells are searched one depth at a time, shallow to deep: at the end of a stage "
-               "its cell is derived with the space's rule (weak connections pruned), frozen, "
-               "and the supernet deepened for the next stage. Earlier stages are frozen; the "
-               "current stage's cell is what its α would give now. Only the paper's abstract "
-               "could be read (Hao & Zhu 2022): stages, pruning and schedule are our "
-               "interpretation (see the [Guide](/guide#methods)).")
-    cols = st.columns(n_stages)
-    for k, text, dots in stage_cells(cells, view.ops,
-                                        SPACES.get(view.config["space"]).topology):
-        with cols[k]:
-            st.markdown(f"**Stage {k + 1}** · {'frozen' if k < stage else current}")
-            for dot in dots.values():
-                st.graphviz_chart(dot, width="stretch")
-            st.code(text, language=None, wrap_lines=True)
-
-
-def unknown_artifacts_section(view: RunView, status: dict[str, Any]) -> None:
-    """Artifact kinds this page has no renderer for: one line each, so nothing is silently
-    missing."""
-    common.unknown_artifacts(view, KNOWN_KINDS)
-
-
 def edges_section(view: RunView, status: dict[str, Any]) -> None:
     if len(view.alpha_index) < 2:
         return
@@ -338,113 +265,6 @@ def curves_section(view: RunView, status: dict[str, Any]) -> None:
         st.caption("Held-out: the test split, after each epoch; train: the epoch's mean.")
 
 
-def truth_section(view: RunView, status: dict[str, Any]) -> None:
-    """NB201-cell runs: each epoch's derived cell looked up in the configured truth table
-    (NAS-Bench-201 / NATS-Bench, or the labelled proxy), beside the supernet's headline."""
-    if not is_nb201_space(view.config.get("space", "")):
-        return
-    st.subheader("Ground truth of the derived cell")
-    table, ok = _truth_field()
-    if not ok:
-        return
-    if table is None:
-        st.caption(f"No truth table configured: set `{common.TRUTH_ENV}` to a NATS-Bench "
-                   "fast-mode folder, a NAS-Bench-201 .pth or a CSV from `.venv/bin/python "
-                   "-m darts_engine truth export`, or enter its path above.")
-        return
-    if view.epochs.empty:
-        st.info("The true accuracy of the derived cell appears when the first epoch ends.")
-        return
-    s = truth_series(view.epochs, view.config["space"], table)
-    h = view.headline
-    if h is not None and h["name"] in view.epochs:
-        label, values = h["label"], float(h.get("scale", 1.0)) * view.headline_values()
-    else:  # runs recorded before metrics were declared: validation accuracy, 0-1
-        label, values = "validation accuracy", 100.0 * view.epochs["val_acc"].to_numpy(float)
-    st.plotly_chart(truth_curves(s.epochs, values, label, {d: s.test[d] for d in s.datasets},
-                                 s.protocol or table.label),
-                    key="live_truth", config={"displayModeBar": False})
-    st.caption(f"Test accuracy of the cell derived at each epoch's end, looked up by arch string "
-               f"in {table.path} ({s.protocol or table.label}); the dashed line is the "
-               "supernet's own accuracy on the search's held-out split."
-               + (f" Not in the table: {', '.join(s.missing)}." if s.missing else ""))
-
-
-def _truth_field() -> tuple[Any, bool]:
-    """The path field (inside the data root; empty: $DARTBOARD_TRUTH or the proxy): (the table
-    it opens or None, False if a bad path or file showed the engine's message under the field)."""
-    st.session_state.setdefault("live_truth_path", st.session_state.get("truth_path", ""))
-    text = st.text_input("Truth table path", key="live_truth_path",
-                         placeholder=f"empty: ${common.TRUTH_ENV}",
-                         help=f"A NATS-Bench fast-mode folder, NAS-Bench-201 .pth or exported CSV "
-                              f"inside the data root ({data_root()}).").strip()
-    try:
-        path = str(resolve_inside(data_root(), text, "truth path")) if text else ""
-        table = common.truth_table(path)
-    except (ConfigError, TruthError) as e:
-        st.error(str(e), icon=":material/error:")
-        return None, False
-    st.session_state["truth_path"] = path  # Compare overlays the same table
-    return table, True
-
-
-def indicators_section(view: RunView, status: dict[str, Any]) -> None:
-    st.subheader("Collapse indicators")
-    alerts = view.alerts
-    for a in alerts.itertuples():
-        rule = common.alert_rule(a.rule)
-        st.markdown(f":red-badge[:material/warning: epoch {int(a.epoch) + 1} · {rule['name']}] "
-                    f"{a.message} — *{rule['source'] or 'unknown rule'}* · "
-                    "[see the Guide](/guide#alerts)", help=rule["explanation"] or None)
-    keys = common.indicator_keys(view.epochs.columns)
-    if not keys:
-        st.info("Indicators appear when the first epoch ends.")
-        return
-    st.session_state["live_indicators"] = _indicator_selection(view.run["id"], keys,
-                                                               view.config.get("space", ""))
-    shown = st.multiselect(
-        "Indicators shown", keys, key="live_indicators", format_func=common.indicator_label,
-        help="The headline collapse signals are preselected; every indicator the run records "
-             "(per cell type) can be added.")
-    if not shown:
-        return
-    cols = st.columns(5)
-    for i, key in enumerate(shown):
-        values = view.epochs[f"ind_{key}"].dropna()
-        cols[i % 5].metric(common.indicator_label(key),
-                           "–" if values.empty else format_indicator(key, values.iloc[-1]),
-                           help=common.indicator_help(key))
-    st.caption("Each panel: one indicator by epoch, scaled to its own range (written under its "
-               "name). Red dashes mark the epochs an alert fired. The ? beside a value explains "
-               "what it measures and what collapse looks like. Indicators measured every few "
-               "epochs show only those epochs."
-               + (" Accuracy differences are in percentage points (pp)."
-                  if any(indicator_unit(k)[1] == "pp" for k in shown) else ""))
-    alert_epochs = alerts["epoch"].astype(int).tolist() if len(alerts) else []
-    st.plotly_chart(indicator_panel(view.epochs, shown,
-                                    [common.indicator_label(k) for k in shown],
-                                    alert_epochs),
-                    key="live_indicator_panel", config={"displayModeBar": False})
-
-
-def _indicator_selection(run_id: str, keys: list[str], space: str) -> list[str]:
-    """The indicators to select: the person's selection (of this run's keys), plus the headline
-    indicators that were not offered before (λmax and the discretisation gap are measured every
-    few epochs, so they appear later than the rest). A headline indicator that was offered and
-    is not selected was removed by the person and stays removed. What was offered is kept per
-    run in session state; Streamlit drops the widget's state when another page was open,
-    and then the headline indicators are selected afresh."""
-    offered: dict[str, list[str]] = st.session_state.setdefault("live_indicators_offered", {})
-    if "live_indicators" not in st.session_state:  # first time, or back from another page
-        offered.clear()
-    before = set(offered.get(run_id, ()))
-    chosen = [k for k in st.session_state.get("live_indicators") or [] if k in keys]
-    chosen += [k for k in common.headline_indicators(keys, space)
-               if k not in before and k not in chosen]
-    offered[run_id] = list(keys)
-    return chosen
-
-
 def genotype_section(view: RunView, status: dict[str, Any]) -> None:
     st.subheader("Genotype")
     text = view.run.get("genotype") or ""
@@ -471,7 +291,8 @@ def _last_line(message: str) -> str:
 Section = Callable[[RunView, dict[str, Any]], None]
 SECTIONS: list[Section] = [
     status_section, weights_section, evaluate_section, stages_section, images_section,
-    edges_section, curves_section, truth_section, indicators_section, genotype_section, unknown_artifacts_section, log_section]
+    edges_section, curves_section, truth_section, indicators_section, genotype_section,
+    unknown_artifacts_section, log_section]
 # A retrain run trains a discrete network: no α, cells or indicators to draw.
 RETRAIN_SECTIONS: list[Section] = [status_section, retrain_section, curves_section,
                                    unknown_artifacts_section, log_section]
