@@ -508,3 +508,29 @@ def test_guide_draws_its_formulas_without_a_katex_error_in_chromium(tmp_path):
         # The prose right after the first formula is rendered markdown, not TeX source.
         assert page.get_by_text("is its architecture", exact=False).count() == 1
         assert "\\frac" not in page.locator("main").inner_text()
+
+
+def test_an_alerts_guide_link_opens_the_guides_alerts_section_in_chromium(tmp_path):
+    # The alert badge on Live says where the rule is explained; the link opens the Guide in a new
+    # tab (Streamlit's markdown links do; Live keeps running) scrolled to its Alerts section.
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright "
+                                   "(tests/requirements.txt)")
+    from tests.helpers import record, tiny
+
+    home = tmp_path / "runs"
+    store = RunStore(home)
+    run_id = record(store, tiny(epochs=1, alert_pf_mass=0.1, alert_skip_count=0), "alerted")
+    assert len(store.alerts(run_id)), "the run fired no alert"
+    store.close()
+    with chromium_page(home, tmp_path / "server.log") as (page, port):
+        page.goto(f"http://127.0.0.1:{port}/live?run={run_id}")
+        link = page.get_by_role("link", name="see the Guide").first
+        link.scroll_into_view_if_needed(timeout=90_000)
+        with page.context.expect_page() as opened:
+            link.click()
+        guide = opened.value
+        guide.wait_for_load_state()
+        assert guide.url.endswith("/guide#alerts"), guide.url
+        sync_api.expect(guide.get_by_role("heading", name="Alerts")).to_be_in_viewport(
+            timeout=60_000)
+        assert guide.get_by_text("DARTS+: ranking stable").count() >= 1   # the rules are listed
