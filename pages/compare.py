@@ -19,6 +19,7 @@ from darts_engine.config import ConfigError
 from darts_engine.registries import SPACES
 from darts_engine.runs.demo import DemoCell, demo_cells, demo_pair, demo_text, launch_demo_retrains
 from darts_engine.runs.kinds import REFERENCE_CELLS, RETRAIN, recipe_for
+from darts_engine.runs.pairs import launched_pairs
 from darts_engine.runs.states import is_active
 from darts_engine.runs.store import RunNotFound
 from darts_engine.runs.truth_view import is_nb201_space, truth_series
@@ -30,7 +31,7 @@ from darts_engine.viz.alphas import alpha_heatmap
 from darts_engine.viz.cells import GRAPHVIZ_FONT_CSS, cell_dots
 from darts_engine.viz.curves import compare_curves, indicator_overlay
 from darts_engine.viz.images import strip_panels
-from darts_engine.viz.tables import genotype_diff, launched_pairs, summary_table
+from darts_engine.viz.tables import genotype_diff, summary_table
 from darts_engine.viz.truth import truth_overlay
 from pages import common
 from pages.seedbands import seed_bands_section

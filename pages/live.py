@@ -22,6 +22,7 @@ import streamlit as st
 from darts_engine.config import ConfigError
 from darts_engine.registries import SPACES
 from darts_engine.runs.kinds import RETRAIN, recipe_for
+from darts_engine.runs.pairs import launched_pairs
 from darts_engine.runs.states import RunState, is_active
 from darts_engine.runs.store import RunNotFound
 from darts_engine.runs.views import RunView
@@ -30,7 +31,7 @@ from darts_engine.viz.alphas import alpha_heatmap
 from darts_engine.viz.cells import GRAPHVIZ_FONT_CSS, cell_dots
 from darts_engine.viz.curves import training_curves
 from darts_engine.viz.palette import EDGE_WEIGHT_LABEL
-from darts_engine.viz.tables import format_duration, launched_pairs
+from darts_engine.viz.tables import format_duration
 from pages import common
 from pages.live_artifacts import images_section, stages_section, unknown_artifacts_section
 from pages.live_signals import indicators_section, truth_section

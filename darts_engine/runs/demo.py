@@ -18,8 +18,9 @@ from typing import Any
 from ..config import ConfigError
 from ..train.retrain import RetrainConfig, preset
 from ..truth.base import TruthError, TruthTable
-from .kinds import REFERENCE_CELLS, RETRAIN, SEARCH, recipe_for, run_kind, split_retrain_config
+from .kinds import REFERENCE_CELLS, RETRAIN, recipe_for, run_kind, split_retrain_config
 from .manager import RunManager
+from .pairs import pair_of
 from .states import RunState
 from .store import RunStore
 
@@ -43,16 +44,11 @@ class DemoCell:
 
 def demo_pair(runs: Sequence[dict[str, Any]]) -> tuple[str, str] | None:
     """(bi-level id, single-level id) when `runs` (store.get_run rows) are exactly two completed
-    searches whose configs differ only in the algorithm, one single-level; else None."""
-    if len(runs) != 2 or any(run_kind(r["config"]) != SEARCH or not r.get("genotype")
-                             or r["status"] != RunState.COMPLETED.value for r in runs):
+    searches that form a pair (runs/pairs.py); else None."""
+    if len(runs) != 2 or any(not r.get("genotype") or r["status"] != RunState.COMPLETED.value
+                             for r in runs):
         return None
-    a, b = ({k: v for k, v in r["config"].items() if k != "algorithm"} for r in runs)
-    algos = [r["config"].get("algorithm") for r in runs]
-    if a != b or algos.count("single") != 1:
-        return None
-    single = algos.index("single")
-    return runs[1 - single]["id"], runs[single]["id"]
+    return pair_of(*runs)
 
 
 def demo_recipe(search: dict[str, Any]) -> RetrainConfig:

@@ -54,24 +54,6 @@ def config_differences(configs: Mapping[str, Mapping[str, Any]],
     return [k for k in fields if len({repr(c.get(k)) for c in configs.values()}) > 1]
 
 
-def launched_pairs(runs: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """(bi-level id, single-level id) of every pair among `runs` (newest first, each a mapping
-    with "id" and "config"), newest first. The store marks no pair: RunManager.launch_pair
-    creates the bi-level run and then the single-level one from one config, so a pair is two
-    runs next to each other in that order whose configs differ only in the algorithm, exactly
-    one single-level, neither a retrain (runs/demo.py demo_pair recognises a finished pair the
-    same way)."""
-    pairs = []
-    for newer, older in zip(runs, runs[1:]):
-        a, b = dict(newer["config"]), dict(older["config"])
-        algos = [a.pop("algorithm", None), b.pop("algorithm", None)]
-        if a.get("kind") or b.get("kind") or algos.count("single") != 1 or a != b:
-            continue
-        single = algos.index("single")
-        pairs.append(((newer, older)[1 - single]["id"], (newer, older)[single]["id"]))
-    return pairs
-
-
 def _in_cell(cell: str) -> str:
     """'in the cell' (NB201's one cell type is named "cell"), 'in the normal cell'."""
     return "in the cell" if cell == "cell" else f"in the {cell} cell"

@@ -54,7 +54,6 @@ from darts_engine.viz.palette import (
 from darts_engine.viz.tables import (
     config_differences,
     genotype_diff,
-    launched_pairs,
     summary_table,
 )
 from tests.helpers import array
@@ -407,19 +406,6 @@ def test_summary_table_and_config_differences():
     assert table.loc["algorithm", "single"] == "single"
     lr = summary_table({"a": run, "b": dict(run, config=dict(base, arch_lr=0.1))})
     assert lr.loc["config · arch_lr"].tolist() == ["0.01", "0.1"]
-
-
-def test_launched_pairs_are_neighbours_that_differ_only_in_the_algorithm():
-    base = {"space": "nb201", "algorithm": "bilevel-1st", "seed": 0, "name": "demo"}
-    runs = [{"id": "r5", "config": dict(base, algorithm="single")},   # newest first
-            {"id": "r4", "config": base},
-            {"id": "r3", "config": dict(base, algorithm="single", seed=1)},
-            {"id": "r2", "config": base},                               # another seed
-            {"id": "r1", "config": {"kind": "retrain", "recipe": "nb201-eval"}}]
-    assert launched_pairs(runs) == [("r4", "r5")]
-    both_single = [dict(runs[0], id="x"), runs[0]]
-    assert launched_pairs(both_single) == [] and launched_pairs([]) == []
-    assert launched_pairs(runs[:2][::-1]) == [("r4", "r5")]           # either order
 
 
 def test_summary_table_shows_each_runs_declared_headline_with_its_scale_unit_and_direction():
